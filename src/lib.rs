@@ -11,3 +11,4 @@
 //! other.
 
 pub mod protocol;
+pub mod server;

@@ -1,0 +1,265 @@
+//! [`Session`]: one client connection, from its first byte to its close.
+//!
+//! Each connection gets its own thread, which reads and parses lines and turns
+//! them into [`Command`]s for the hub, plus a writer thread (see [`writer`]) that
+//! drains its outgoing queue. The session owns its socket; the hub never touches
+//! it except to shut it down.
+//!
+//! The first byte picks the wire mode: `{` means JSON, anything else plain text
+//! (a person on `nc`, whose first line is the nick). A client that sends nothing
+//! for a second is assumed to be a person and greeted in plain text; a JSON
+//! client sends its hello at once and never sees that greeting.
+//!
+//! [`writer`]: super::writer
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use super::hub::{Command, ConnId, Mode};
+use super::send_queue::send_queue;
+use super::{log, writer, Config};
+use crate::protocol::command::{self, Input, HELP};
+use crate::protocol::message::{decode_request, encode};
+use crate::protocol::text::{clean, nick_problem};
+use crate::protocol::{plain, ErrorCode, Event, Line, LineReader, Request};
+
+/// How long a silent client waits before being greeted as a person.
+const GREETING_DELAY: Duration = Duration::from_secs(1);
+
+/// Stack for a writer thread: it only moves buffers around.
+const WRITER_STACK: usize = 64 * 1024;
+
+/// Leave reasons set by the session itself.
+const CLOSED: &str = "connection closed";
+const LOST: &str = "connection lost";
+
+/// Whether to keep reading after a line.
+enum Flow {
+    Continue,
+    /// Stop reading; the hub has been told (or is gone).
+    Stop,
+    /// Stop reading and tell the hub this leave reason.
+    End(&'static str),
+}
+
+/// The reading side of one connection.
+pub struct Session {
+    id: ConnId,
+    lines: LineReader<TcpStream>,
+    hub: Sender<Command>,
+    mode: Mode,
+    joined: bool,
+    config: Arc<Config>,
+}
+
+/// Serves one connection until it ends. Runs on the connection's own thread.
+pub fn run(
+    id: ConnId,
+    socket: TcpStream,
+    peer: SocketAddr,
+    config: Arc<Config>,
+    hub: Sender<Command>,
+) {
+    let (Ok(writer_socket), Ok(hub_socket)) = (socket.try_clone(), socket.try_clone()) else {
+        log::info(format_args!("error #{id} {peer}: cannot duplicate the socket; closing it"));
+        return;
+    };
+    let (queue, outgoing) = send_queue(config.send_queue);
+    let connect = Command::Connect { id, peer, queue, socket: hub_socket };
+    if hub.send(connect).is_err() {
+        return; // the server is stopping
+    }
+    let writer = thread::Builder::new()
+        .name(format!("write#{id}"))
+        .stack_size(WRITER_STACK)
+        .spawn(move || writer::run(writer_socket, outgoing));
+    let reason = match writer {
+        Ok(_) => {
+            let lines = LineReader::new(socket, config.max_line);
+            let mut session =
+                Session { id, lines, hub: hub.clone(), mode: Mode::Plain, joined: false, config };
+            session.serve()
+        }
+        Err(ref err) => {
+            log::info(format_args!("error #{id} {peer}: cannot start a writer thread: {err}"));
+            Some(LOST)
+        }
+    };
+    if let Some(reason) = reason {
+        let _ = hub.send(Command::Gone { id, reason: reason.to_owned() });
+    }
+    // Once the hub drops the queue, the writer flushes and exits; the last
+    // socket handle then closes the connection.
+    if let Ok(writer) = writer {
+        let _ = writer.join();
+    }
+}
+
+impl Session {
+    /// Reads until the client leaves; returns the leave reason to report.
+    fn serve(&mut self) -> Option<&'static str> {
+        match self.detect_mode() {
+            Ok(Some(mode)) => self.mode = mode,
+            Ok(None) => return Some(CLOSED),
+            Err(_) => return Some(LOST),
+        }
+        loop {
+            let flow = match self.lines.next_line() {
+                Ok(Some(line)) => self.handle_line(line),
+                Ok(None) => Flow::End(CLOSED),
+                Err(_) => Flow::End(LOST),
+            };
+            match flow {
+                Flow::Continue => {}
+                Flow::Stop => return None,
+                Flow::End(reason) => return Some(reason),
+            }
+        }
+    }
+
+    /// Waits for the first byte; greets a silent client as a person meanwhile.
+    /// `None` means the client closed before sending anything.
+    fn detect_mode(&mut self) -> io::Result<Option<Mode>> {
+        let socket = self.lines.get_ref();
+        socket.set_read_timeout(Some(GREETING_DELAY))?;
+        let mut first = [0u8; 1];
+        let peeked = match socket.peek(&mut first) {
+            Err(err) if is_timeout(&err) => {
+                self.push_text(plain::GREETING);
+                socket.set_read_timeout(None)?;
+                socket.peek(&mut first)
+            }
+            other => other,
+        };
+        socket.set_read_timeout(None)?;
+        Ok(match peeked? {
+            0 => None,
+            _ if first[0] == b'{' => Some(Mode::Json),
+            _ => Some(Mode::Plain),
+        })
+    }
+
+    fn handle_line(&mut self, line: Line) -> Flow {
+        let bytes = match line {
+            Line::Complete(bytes) => bytes,
+            Line::TooLong => {
+                let max = self.config.max_line;
+                let message = format!("the line was longer than {max} bytes and was discarded");
+                return self.error(ErrorCode::LineTooLong, message);
+            }
+        };
+        match self.mode {
+            Mode::Json => match decode_request(&bytes) {
+                Ok(request) => self.handle_request(request),
+                Err(problem) => self.error(ErrorCode::BadRequest, problem),
+            },
+            Mode::Plain => self.handle_typed(&String::from_utf8_lossy(&bytes)),
+        }
+    }
+
+    /// A line typed by a person: a nick until joined, then text or a command.
+    fn handle_typed(&mut self, text: &str) -> Flow {
+        if !self.joined {
+            let nick = text.trim();
+            if nick.is_empty() {
+                return self.push_text(plain::GREETING);
+            }
+            return self.handle_request(Request::Hello { nick: nick.to_owned() });
+        }
+        match command::parse(text) {
+            Ok(Input::Send(request)) => self.handle_request(request),
+            Ok(Input::Help) => {
+                let help: String = HELP.iter().map(|line| format!("* {line}\n")).collect();
+                self.push_text(&help)
+            }
+            Ok(Input::Nothing) => Flow::Continue,
+            Err(hint) => self.error(ErrorCode::BadRequest, hint),
+        }
+    }
+
+    fn handle_request(&mut self, request: Request) -> Flow {
+        let id = self.id;
+        let command = match request {
+            Request::Hello { nick } => return self.hello(nick),
+            _ if !self.joined => {
+                let message = "join first: send {\"type\":\"hello\",\"nick\":\"...\"}";
+                return self.error(ErrorCode::NotRegistered, message);
+            }
+            Request::Msg { text, to } => match said(&text) {
+                Some(text) => Command::Say { id, text, to: to.map(|to| clean(&to)), action: false },
+                None => return self.error(ErrorCode::BadRequest, "a message needs some text"),
+            },
+            Request::Me { text } => match said(&text) {
+                Some(text) => Command::Say { id, text, to: None, action: true },
+                None => return self.error(ErrorCode::BadRequest, "an action needs some text"),
+            },
+            Request::Nick { nick } => match nick_problem(&nick) {
+                None => Command::Rename { id, nick },
+                Some(problem) => return self.error(ErrorCode::BadNick, problem),
+            },
+            Request::Who {} => Command::Who { id },
+            Request::Ping { token } => Command::Ping { id, token: token.map(|t| clean(&t)) },
+            Request::Quit { reason } => {
+                let quit = Command::Quit { id, reason: reason.map(|r| clean(&r)) };
+                let _ = self.hub.send(quit);
+                return Flow::Stop;
+            }
+        };
+        self.to_hub(command)
+    }
+
+    /// Asks the hub to let us in, and waits for its answer: until then the
+    /// meaning of the next line (plain mode: another nick to try) is unknown.
+    fn hello(&mut self, nick: String) -> Flow {
+        let (joined, answer) = crossbeam_channel::bounded(1);
+        let flow = self.to_hub(Command::Hello { id: self.id, nick, mode: self.mode, joined });
+        match answer.recv() {
+            Ok(true) => self.joined = true,
+            Ok(false) => {}
+            Err(_) => return Flow::Stop, // the hub dropped us, or is stopping
+        }
+        flow
+    }
+
+    fn to_hub(&self, command: Command) -> Flow {
+        match self.hub.send(command) {
+            Ok(()) => Flow::Continue,
+            Err(_) => Flow::Stop,
+        }
+    }
+
+    fn error(&self, code: ErrorCode, message: impl Into<String>) -> Flow {
+        let event = Event::error(code, message);
+        let frame = match self.mode {
+            Mode::Json => encode(&event),
+            Mode::Plain => plain::render(&event, "").into_bytes(),
+        };
+        self.push(frame)
+    }
+
+    /// Queues text for a person (plain mode only: a JSON client never gets it).
+    fn push_text(&self, text: &str) -> Flow {
+        self.push(text.as_bytes().to_vec())
+    }
+
+    /// Sends a reply of our own. It still goes through the hub, so that it
+    /// reaches the client in order with the hub's answers to earlier lines.
+    fn push(&self, frame: Vec<u8>) -> Flow {
+        self.to_hub(Command::Send { id: self.id, frame: frame.into() })
+    }
+}
+
+/// The text to relay, cleaned of control characters; `None` if nothing is left.
+fn said(text: &str) -> Option<String> {
+    let text = clean(text);
+    (!text.trim().is_empty()).then_some(text)
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}

@@ -1,0 +1,46 @@
+//! A connection's writer thread: drains its [`SendQueue`] into the socket.
+//!
+//! Everything already waiting is written together in one vectored write, so a
+//! client that receives a burst costs a few syscalls, not one per line. When the
+//! queue closes (the hub dropped the client, or the server is stopping) the
+//! writer sends what is left and then half-closes the socket, so the client reads
+//! every line up to and including `bye`, then end of stream.
+//!
+//! [`SendQueue`]: super::send_queue::SendQueue
+
+use std::io::{self, IoSlice, Write};
+use std::net::{Shutdown, TcpStream};
+
+use super::send_queue::{Frame, QueueReceiver};
+
+/// Writes until the queue is closed and empty, or the socket fails.
+pub fn run(mut socket: TcpStream, queue: QueueReceiver) {
+    let mut batch: Vec<Frame> = Vec::new();
+    while queue.next_batch(&mut batch) {
+        let bytes = batch.iter().map(|frame| frame.len()).sum();
+        let written = write_all(&mut socket, &batch);
+        queue.release(bytes);
+        batch.clear();
+        if written.is_err() {
+            // Wakes the connection's reader, which reports the connection lost.
+            let _ = socket.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+    let _ = socket.shutdown(Shutdown::Write);
+}
+
+/// `write_all` for a batch of frames, with as few syscalls as the socket allows.
+fn write_all(socket: &mut TcpStream, frames: &[Frame]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|frame| IoSlice::new(frame)).collect();
+    let mut remaining = &mut slices[..];
+    while !remaining.is_empty() {
+        match socket.write_vectored(remaining) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut remaining, written),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
