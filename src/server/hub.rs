@@ -50,13 +50,17 @@ pub enum Command {
         id: ConnId,
         peer: SocketAddr,
         queue: SendQueue,
-        socket: TcpStream,
+        socket: Arc<TcpStream>,
+    },
+    /// The connection's wire mode is now known.
+    Mode {
+        id: ConnId,
+        mode: Mode,
     },
     /// Join the room; `joined` learns whether it worked.
     Hello {
         id: ConnId,
         nick: String,
-        mode: Mode,
         joined: Sender<bool>,
     },
     /// A room message, a private one (`to`), or an action.
@@ -101,8 +105,10 @@ struct Conn {
     /// Dropping the last clone of it lets the writer finish and close.
     queue: SendQueue,
     /// Kept only to `shutdown` the socket, which wakes the connection's threads.
-    socket: TcpStream,
-    mode: Mode,
+    socket: Arc<TcpStream>,
+    /// Unknown until the client sends its first byte (or is greeted as a
+    /// person); until then it is sent nothing, not even a `bye`.
+    mode: Option<Mode>,
     /// Set once the hello succeeded: the connection is then a room member.
     nick: Option<String>,
 }
@@ -151,11 +157,16 @@ impl Hub {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Connect { id, peer, queue, socket } => {
-                let conn = Conn { peer, queue, socket, mode: Mode::Plain, nick: None };
+                let conn = Conn { peer, queue, socket, mode: None, nick: None };
                 self.conns.insert(id, conn);
             }
-            Command::Hello { id, nick, mode, joined } => {
-                let _ = joined.send(self.join(id, nick, mode));
+            Command::Mode { id, mode } => {
+                if let Some(conn) = self.conns.get_mut(&id) {
+                    conn.mode = Some(mode);
+                }
+            }
+            Command::Hello { id, nick, joined } => {
+                let _ = joined.send(self.join(id, nick));
             }
             Command::Say { id, text, to, action } => self.say(id, text, to, action),
             Command::Rename { id, nick } => self.rename(id, nick),
@@ -181,9 +192,8 @@ impl Hub {
         }
     }
 
-    fn join(&mut self, id: ConnId, nick: String, mode: Mode) -> bool {
+    fn join(&mut self, id: ConnId, nick: String) -> bool {
         let Some(conn) = self.conns.get_mut(&id) else { return false };
-        conn.mode = mode;
         if conn.nick.is_some() {
             let message = "you have already joined; send a nick request to change your nick";
             self.reply(id, &Event::error(ErrorCode::BadRequest, message));
@@ -325,8 +335,8 @@ impl Hub {
 
     /// Pushes `event` to `id`; false if its queue is full (the caller drops it).
     fn push(&self, id: ConnId, event: &Event, viewer: &str) -> bool {
-        let Some(conn) = self.conns.get(&id) else { return true };
-        self.push_frame(id, encode_for(conn.mode, event, viewer))
+        let Some(mode) = self.conns.get(&id).and_then(|conn| conn.mode) else { return true };
+        self.push_frame(id, encode_for(mode, event, viewer))
     }
 
     /// Pushes bytes to `id`; false only if its queue is full. A closed queue
@@ -345,11 +355,13 @@ impl Hub {
         let mut frames = Frames::default();
         let mut too_slow = Vec::new();
         for &id in self.members.values() {
-            let Some(conn) = self.conns.get(&id) else { continue };
+            let Some((conn, mode)) = self.conns.get(&id).and_then(|c| Some((c, c.mode?))) else {
+                continue;
+            };
             if id == except {
                 continue;
             }
-            if conn.queue.push(frames.get(conn.mode, event)) == Err(PushError::Full) {
+            if conn.queue.push(frames.get(mode, event)) == Err(PushError::Full) {
                 too_slow.push(id);
             }
         }
@@ -372,7 +384,9 @@ impl Hub {
         let bye = Event::Bye { reason: "server shutting down".into() };
         let mut sockets = Vec::with_capacity(self.conns.len());
         for (_, conn) in self.conns.drain() {
-            let _ = conn.queue.push(encode_for(conn.mode, &bye, ""));
+            if let Some(mode) = conn.mode {
+                let _ = conn.queue.push(encode_for(mode, &bye, ""));
+            }
             let _ = conn.socket.shutdown(Direction::Read);
             sockets.push(conn.socket);
         }

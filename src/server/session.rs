@@ -48,9 +48,9 @@ enum Flow {
 }
 
 /// The reading side of one connection.
-pub struct Session {
+pub struct Session<'s> {
     id: ConnId,
-    lines: LineReader<TcpStream>,
+    lines: LineReader<&'s TcpStream>,
     hub: Sender<Command>,
     mode: Mode,
     joined: bool,
@@ -65,22 +65,21 @@ pub fn run(
     config: Arc<Config>,
     hub: Sender<Command>,
 ) {
-    let (Ok(writer_socket), Ok(hub_socket)) = (socket.try_clone(), socket.try_clone()) else {
-        log::info(format_args!("error #{id} {peer}: cannot duplicate the socket; closing it"));
-        return;
-    };
+    // One file descriptor, shared by the reader, the writer and the hub.
+    let socket = Arc::new(socket);
     let (queue, outgoing) = send_queue(config.send_queue);
-    let connect = Command::Connect { id, peer, queue, socket: hub_socket };
+    let connect = Command::Connect { id, peer, queue, socket: Arc::clone(&socket) };
     if hub.send(connect).is_err() {
         return; // the server is stopping
     }
-    let writer = thread::Builder::new()
-        .name(format!("write#{id}"))
-        .stack_size(WRITER_STACK)
-        .spawn(move || writer::run(writer_socket, outgoing));
+    let writer =
+        thread::Builder::new().name(format!("write#{id}")).stack_size(WRITER_STACK).spawn({
+            let socket = Arc::clone(&socket);
+            move || writer::run(&socket, outgoing)
+        });
     let reason = match writer {
         Ok(_) => {
-            let lines = LineReader::new(socket, config.max_line);
+            let lines = LineReader::new(&*socket, config.max_line);
             let mut session =
                 Session { id, lines, hub: hub.clone(), mode: Mode::Plain, joined: false, config };
             session.serve()
@@ -94,17 +93,17 @@ pub fn run(
         let _ = hub.send(Command::Gone { id, reason: reason.to_owned() });
     }
     // Once the hub drops the queue, the writer flushes and exits; the last
-    // socket handle then closes the connection.
+    // handle on the socket then closes it.
     if let Ok(writer) = writer {
         let _ = writer.join();
     }
 }
 
-impl Session {
+impl Session<'_> {
     /// Reads until the client leaves; returns the leave reason to report.
     fn serve(&mut self) -> Option<&'static str> {
         match self.detect_mode() {
-            Ok(Some(mode)) => self.mode = mode,
+            Ok(Some(mode)) => self.set_mode(mode)?,
             Ok(None) => return Some(CLOSED),
             Err(_) => return Some(LOST),
         }
@@ -125,11 +124,13 @@ impl Session {
     /// Waits for the first byte; greets a silent client as a person meanwhile.
     /// `None` means the client closed before sending anything.
     fn detect_mode(&mut self) -> io::Result<Option<Mode>> {
-        let socket = self.lines.get_ref();
+        let socket: &TcpStream = self.lines.get_ref();
         socket.set_read_timeout(Some(GREETING_DELAY))?;
         let mut first = [0u8; 1];
         let peeked = match socket.peek(&mut first) {
             Err(err) if is_timeout(&err) => {
+                // Told first, so that the hub knows whom it is talking to.
+                let _ = self.set_mode(Mode::Plain);
                 self.push_text(plain::GREETING);
                 socket.set_read_timeout(None)?;
                 socket.peek(&mut first)
@@ -142,6 +143,12 @@ impl Session {
             _ if first[0] == b'{' => Some(Mode::Json),
             _ => Some(Mode::Plain),
         })
+    }
+
+    /// Fixes the wire mode here and in the hub. `None` if the hub is gone.
+    fn set_mode(&mut self, mode: Mode) -> Option<()> {
+        self.mode = mode;
+        self.hub.send(Command::Mode { id: self.id, mode }).ok()
     }
 
     fn handle_line(&mut self, line: Line) -> Flow {
@@ -217,7 +224,7 @@ impl Session {
     /// meaning of the next line (plain mode: another nick to try) is unknown.
     fn hello(&mut self, nick: String) -> Flow {
         let (joined, answer) = crossbeam_channel::bounded(1);
-        let flow = self.to_hub(Command::Hello { id: self.id, nick, mode: self.mode, joined });
+        let flow = self.to_hub(Command::Hello { id: self.id, nick, joined });
         match answer.recv() {
             Ok(true) => self.joined = true,
             Ok(false) => {}

@@ -14,11 +14,11 @@ use std::net::{Shutdown, TcpStream};
 use super::send_queue::{Frame, QueueReceiver};
 
 /// Writes until the queue is closed and empty, or the socket fails.
-pub fn run(mut socket: TcpStream, queue: QueueReceiver) {
+pub fn run(socket: &TcpStream, queue: QueueReceiver) {
     let mut batch: Vec<Frame> = Vec::new();
     while queue.next_batch(&mut batch) {
         let bytes = batch.iter().map(|frame| frame.len()).sum();
-        let written = write_all(&mut socket, &batch);
+        let written = write_all(socket, &batch);
         queue.release(bytes);
         batch.clear();
         if written.is_err() {
@@ -31,7 +31,7 @@ pub fn run(mut socket: TcpStream, queue: QueueReceiver) {
 }
 
 /// `write_all` for a batch of frames, with as few syscalls as the socket allows.
-fn write_all(socket: &mut TcpStream, frames: &[Frame]) -> io::Result<()> {
+fn write_all(mut socket: &TcpStream, frames: &[Frame]) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|frame| IoSlice::new(frame)).collect();
     let mut remaining = &mut slices[..];
     while !remaining.is_empty() {

@@ -146,6 +146,11 @@ impl Conn {
         Conn { stream, reader }
     }
 
+    /// A second handle for writing from another thread.
+    pub fn writer(&self) -> TcpStream {
+        self.stream.try_clone().expect("clone the socket")
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).expect("send");
     }
