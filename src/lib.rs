@@ -10,5 +10,6 @@
 //! Dependencies point one way: `server` and `client` use `protocol`, never each
 //! other.
 
+pub mod client;
 pub mod protocol;
 pub mod server;
