@@ -6,9 +6,10 @@
 
 use std::process::ExitCode;
 
-use clap::builder::TypedValueParser as _;
+use clap::builder::{FalseyValueParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand};
 
+use chat::protocol::text::nick_problem;
 use chat::protocol::{DEFAULT_ADDR, DEFAULT_MAX_LINE};
 use chat::server::{Config, Server};
 
@@ -24,7 +25,19 @@ struct Cli {
 enum Command {
     /// Run a chat server.
     Serve(ServeArgs),
+    /// Join a chat server: interactive on a terminal; with stdin piped, send each line and exit.
+    #[command(after_help = CONNECT_KEYS)]
+    Connect(ConnectArgs),
 }
+
+/// Shown below `chat connect --help`.
+const CONNECT_KEYS: &str = "\
+Commands: /who, /msg NICK TEXT, /me TEXT, /nick NAME, /quit [REASON], /help
+Keys: Tab completes nicks and commands, Up/Down recall earlier lines,
+      Ctrl-C clears the line (on an empty line it quits), Ctrl-D quits.
+Colours are off when NO_COLOR is set or stdout is not a terminal.
+Exit status: 0 after a normal quit, 1 when the server cannot be reached (or is
+lost with --no-reconnect, or refuses piped lines), 2 on usage errors.";
 
 #[derive(Debug, Args)]
 struct ServeArgs {
@@ -50,10 +63,27 @@ struct ServeArgs {
     send_queue: usize,
 }
 
+#[derive(Debug, Args)]
+struct ConnectArgs {
+    /// Server address, HOST:PORT.
+    #[arg(env = "CHAT_ADDR", default_value = DEFAULT_ADDR)]
+    addr: String,
+    /// Nick to join with [default: $USER].
+    #[arg(long, env = "CHAT_NICK", value_name = "NAME", value_parser = parse_nick)]
+    nick: Option<String>,
+    /// Exit when the server goes away, instead of reconnecting.
+    #[arg(long, env = "CHAT_NO_RECONNECT", value_parser = FalseyValueParser::new())]
+    no_reconnect: bool,
+    /// Ring the terminal bell when someone mentions you or messages you privately.
+    #[arg(long, env = "CHAT_BELL", value_parser = FalseyValueParser::new())]
+    bell: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Connect(args) => connect(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,6 +107,47 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     ctrlc::set_handler(move || shutdown.trigger())
         .map_err(|err| format!("cannot install the Ctrl-C handler: {err}"))?;
     server.run().map_err(|err| format!("the server stopped: {err}"))
+}
+
+fn connect(args: ConnectArgs) -> Result<(), String> {
+    let nick = match args.nick {
+        Some(nick) => nick,
+        None => nick_from_user(),
+    };
+    let config = chat::client::Config {
+        addr: args.addr,
+        nick,
+        reconnect: !args.no_reconnect,
+        bell: args.bell,
+    };
+    chat::client::run(&config).map_err(|err| err.to_string())
+}
+
+/// The nick rules, applied where the nick is given, so that a bad one is a
+/// usage error (exit 2) rather than a refusal from the server.
+fn parse_nick(nick: &str) -> Result<String, String> {
+    match nick_problem(nick) {
+        None => Ok(nick.to_owned()),
+        Some(problem) => Err(problem),
+    }
+}
+
+/// `$USER` as the nick when none is given; exits as a usage error if it is
+/// unset or not a valid nick.
+fn nick_from_user() -> String {
+    use clap::CommandFactory as _;
+    let user = std::env::var("USER").unwrap_or_default();
+    let problem = match (user.is_empty(), parse_nick(&user)) {
+        (false, Ok(nick)) => return nick,
+        (true, _) => "no nick given: use --nick NAME or set CHAT_NICK".to_owned(),
+        (false, Err(problem)) => {
+            format!("$USER ({user}) is not a valid nick: {problem}; use --nick NAME")
+        }
+    };
+    let mut cli = Cli::command();
+    cli.build(); // gives the subcommand its full name, `chat connect`, for the usage line
+    let connect = cli.find_subcommand_mut("connect").expect("connect is a subcommand of chat");
+    connect.error(clap::error::ErrorKind::MissingRequiredArgument, problem).exit()
 }
 
 #[cfg(test)]
