@@ -51,6 +51,7 @@ pub fn run(config: &Config) -> io::Result<()> {
         addr: &config.addr,
         stream,
         server: forward_replies(events)?,
+        lines: 0,
         sent: 0,
         refused: 0,
     };
@@ -61,7 +62,7 @@ pub fn run(config: &Config) -> io::Result<()> {
         0 => Ok(()),
         refused => Err(io::Error::other(format!(
             "{refused} of {} lines were not delivered (see above)",
-            delivery.sent + refused
+            delivery.lines
         ))),
     }
 }
@@ -72,6 +73,8 @@ struct Delivery<'a> {
     stream: TcpStream,
     /// Errors, pongs and byes from the server; disconnects when it closes.
     server: Receiver<Event>,
+    /// Lines of input, empty ones not counted.
+    lines: usize,
     /// Lines written to the server.
     sent: usize,
     /// Lines skipped or refused by the server.
@@ -87,10 +90,14 @@ impl Delivery<'_> {
                 recv(lines) -> line => match line {
                     Ok(Ok(text)) if text.trim().is_empty() => {}
                     Ok(Ok(text)) => {
+                        self.lines += 1;
                         self.write(&Request::Msg { text, to: None })?;
                         self.sent += 1;
                     }
-                    Ok(Err(TooLong)) => self.refuse("a line of input is too long; it was skipped"),
+                    Ok(Err(TooLong)) => {
+                        self.lines += 1;
+                        self.refuse("a line of input is too long; it was skipped");
+                    }
                     Err(_) => return Ok(()), // end of input
                 },
                 recv(self.server) -> event => match event {
