@@ -5,6 +5,7 @@
 //! clap exits with 2 on usage errors by itself).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::builder::{FalseyValueParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand};
@@ -61,6 +62,30 @@ struct ServeArgs {
     #[arg(long, env = "CHAT_SEND_QUEUE", default_value_t = 1024 * 1024, value_name = "BYTES",
           value_parser = clap::value_parser!(u32).range(4096..).map(|v| v as usize))]
     send_queue: usize,
+    /// Seconds one write to a client may block before it is dropped as "too slow" (0: forever).
+    #[arg(long, env = "CHAT_WRITE_TIMEOUT", default_value_t = 10.0, value_name = "SECS",
+          value_parser = parse_seconds)]
+    write_timeout: f64,
+    /// Flood control: lines per second a client may send once its burst is spent; a faster
+    /// client is slowed down, never cut off (0 turns flood control off, as load tests need).
+    #[arg(long, env = "CHAT_RATE", default_value_t = 2.0, value_name = "LINES_PER_SEC",
+          value_parser = parse_seconds)]
+    rate: f64,
+    /// Flood control: lines a client may send at once before --rate applies.
+    #[arg(long, env = "CHAT_BURST", default_value_t = 10, value_name = "LINES",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    burst: u32,
+    /// Seconds a new connection has to join (JSON hello or plain-mode nick) before it is closed.
+    #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT", default_value_t = 20.0, value_name = "SECS",
+          value_parser = parse_seconds)]
+    handshake_timeout: f64,
+    /// Most connections from one IP address; more are refused with server_full (0: no limit).
+    /// Loopback addresses are exempt unless --limit-loopback is given.
+    #[arg(long, env = "CHAT_MAX_PER_IP", default_value_t = 16, value_name = "N")]
+    max_per_ip: usize,
+    /// Apply --max-per-ip to loopback addresses (127.0.0.1, ::1) too.
+    #[arg(long, env = "CHAT_LIMIT_LOOPBACK", value_parser = FalseyValueParser::new())]
+    limit_loopback: bool,
 }
 
 #[derive(Debug, Args)]
@@ -99,8 +124,14 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         history: args.history,
         max_line: args.max_line,
         max_clients: args.max_clients,
+        max_per_ip: args.max_per_ip,
+        limit_loopback: args.limit_loopback,
         motd: args.motd.map(|motd| chat::protocol::text::clean(&motd)),
         send_queue: args.send_queue,
+        write_timeout: Duration::from_secs_f64(args.write_timeout),
+        rate: args.rate,
+        burst: args.burst,
+        handshake_timeout: Duration::from_secs_f64(args.handshake_timeout),
     };
     let server = Server::bind(&args.bind, config).map_err(|err| err.to_string())?;
     let shutdown = server.shutdown_handle();
@@ -121,6 +152,14 @@ fn connect(args: ConnectArgs) -> Result<(), String> {
         bell: args.bell,
     };
     chat::client::run(&config).map_err(|err| err.to_string())
+}
+
+/// A non-negative number of seconds (or lines per second), at most a day.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=86_400.0).contains(&value) => Ok(value),
+        _ => Err(format!("expected a number from 0 to 86400, got {text:?}")),
+    }
 }
 
 /// The nick rules, applied where the nick is given, so that a bad one is a

@@ -42,9 +42,9 @@ impl<R: Read> LineReader<R> {
         &self.inner
     }
 
-    /// True when a line has started but not ended.
-    pub fn has_partial_line(&self) -> bool {
-        !self.pending.is_empty() || self.discarding
+    /// The underlying reader, to change how it reads.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
     }
 
     /// The next line, or `None` at the end of the stream (a final line without

@@ -104,6 +104,8 @@ pub enum ErrorCode {
     UnknownUser,
     LineTooLong,
     ServerFull,
+    /// No successful hello (or plain-mode nick) in time; the server closes.
+    HandshakeTimeout,
     /// A code this build does not know, from a newer server.
     #[serde(other)]
     Unknown,
@@ -120,6 +122,7 @@ impl ErrorCode {
             ErrorCode::UnknownUser => "unknown_user",
             ErrorCode::LineTooLong => "line_too_long",
             ErrorCode::ServerFull => "server_full",
+            ErrorCode::HandshakeTimeout => "handshake_timeout",
             ErrorCode::Unknown => "unknown",
         }
     }

@@ -6,7 +6,6 @@
 
 use std::io::{self, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -14,6 +13,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use socket2::{SockRef, TcpKeepalive};
 
+use super::admission::{Admission, Limits, Slot};
 use super::hub::{Command, ConnId};
 use super::shutdown::Shutdown;
 use super::{log, session, Config};
@@ -26,6 +26,13 @@ use crate::protocol::{ErrorCode, Event};
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub const KEEPALIVE_PROBES: u32 = 5;
+
+/// TCP_USER_TIMEOUT: how long sent data may stay unacknowledged before the
+/// kernel gives up on the connection. Keepalive does not probe while data is
+/// in flight, so without this a peer that vanished mid-conversation would hold
+/// its nick for the kernel's default of about 15 minutes. Set to match the
+/// keepalive budget, so an idle peer still gets all its probes.
+pub const USER_TIMEOUT: Duration = Duration::from_secs(110);
 
 /// Stack for a connection thread. JSON parsing recurses at most 128 levels
 /// deep (serde_json's limit), which fits with room to spare; only the pages a
@@ -47,7 +54,11 @@ pub fn accept_loop(
     hub: &Sender<Command>,
     sessions_alive: &Sender<()>,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
+    let admission = Admission::new(Limits {
+        max_clients: config.max_clients,
+        max_per_ip: config.max_per_ip,
+        limit_loopback: config.limit_loopback,
+    });
     let mut next_id: ConnId = 0;
     for accepted in listener.incoming() {
         if shutdown.is_requested() {
@@ -62,33 +73,41 @@ pub fn accept_loop(
             }
         };
         next_id += 1;
-        if open.load(Ordering::SeqCst) >= config.max_clients {
-            let message =
-                format!("the server is full ({} clients); try again later", config.max_clients);
-            refuse(next_id, socket, &message);
-            continue;
+        let Ok(peer) = socket.peer_addr() else {
+            continue; // already gone
+        };
+        match admission.admit(peer.ip()) {
+            Ok(slot) => spawn_connection(next_id, socket, slot, config, hub, sessions_alive),
+            Err(message) => refuse(next_id, &socket, &message),
         }
-        let slot = Slot::take(&open);
-        let (config, hub, alive) = (Arc::clone(config), hub.clone(), sessions_alive.clone());
-        let id = next_id;
-        let spawned =
-            thread::Builder::new().name(format!("conn#{id}")).stack_size(SESSION_STACK).spawn({
-                let socket = socket.try_clone();
-                move || {
-                    let _alive = alive;
-                    let _slot = slot;
-                    if let Ok(socket) = socket {
-                        start(id, socket, config, hub);
-                    }
-                }
-            });
-        if let Err(err) = spawned {
-            refuse(
-                id,
-                socket,
-                &format!("the server cannot take more connections now ({err}); try again later"),
-            );
-        }
+    }
+}
+
+/// Gives the connection its own thread, which holds `slot` and a clone of
+/// `sessions_alive` until it ends. A failure to spawn refuses this one
+/// connection; the server goes on.
+fn spawn_connection(
+    id: ConnId,
+    socket: TcpStream,
+    slot: Slot,
+    config: &Arc<Config>,
+    hub: &Sender<Command>,
+    sessions_alive: &Sender<()>,
+) {
+    let (config, hub, alive) = (Arc::clone(config), hub.clone(), sessions_alive.clone());
+    // Kept to tell the client if the thread cannot be started.
+    let Ok(handle) = socket.try_clone() else { return };
+    let spawned = thread::Builder::new()
+        .name(format!("conn#{id}"))
+        .stack_size(SESSION_STACK)
+        .spawn(move || {
+            let _held = (alive, slot);
+            start(id, socket, config, hub);
+        });
+    if let Err(err) = spawned {
+        let message =
+            format!("the server cannot take more connections now ({err}); try again later");
+        refuse(id, &handle, &message);
     }
 }
 
@@ -99,44 +118,57 @@ fn start(id: ConnId, socket: TcpStream, config: Arc<Config>, hub: Sender<Command
         Err(_) => return, // already gone
     };
     log::info(format_args!("connect #{id} {peer}"));
-    if let Err(err) = configure(&socket) {
+    if let Err(err) = configure(&socket, config.write_timeout) {
         log::info(format_args!("error #{id} {peer}: cannot set socket options: {err}"));
     }
     session::run(id, socket, peer, config, hub);
 }
 
-/// Turns off Nagle (the writer batches itself) and turns on keepalive.
-fn configure(socket: &TcpStream) -> io::Result<()> {
+/// Turns off Nagle (the writer batches itself), bounds how long a write may
+/// block, and makes sure a vanished peer is noticed (keepalive, user timeout).
+fn configure(socket: &TcpStream, write_timeout: Duration) -> io::Result<()> {
     socket.set_nodelay(true)?;
+    socket.set_write_timeout((!write_timeout.is_zero()).then_some(write_timeout))?;
     let keepalive = TcpKeepalive::new()
         .with_time(KEEPALIVE_IDLE)
         .with_interval(KEEPALIVE_INTERVAL)
         .with_retries(KEEPALIVE_PROBES);
-    SockRef::from(socket).set_tcp_keepalive(&keepalive)
+    let socket = SockRef::from(socket);
+    socket.set_tcp_keepalive(&keepalive)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
+    Ok(())
 }
 
 /// Tells a connection we cannot serve why, and closes it.
 ///
 /// The error is JSON, since the mode is not known yet; a person reads it fine.
-fn refuse(id: ConnId, mut socket: TcpStream, message: &str) {
+fn refuse(id: ConnId, mut socket: &TcpStream, message: &str) {
     let peer = socket.peer_addr().map(|p| p.to_string()).unwrap_or_default();
     log::info(format_args!("refuse #{id} {peer}: {message}"));
     let _ = socket.set_write_timeout(Some(Duration::from_millis(100)));
     let _ = socket.write_all(&encode(&Event::error(ErrorCode::ServerFull, message)));
 }
 
-/// One taken connection slot, given back when dropped.
-struct Slot(Arc<AtomicUsize>);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
 
-impl Slot {
-    fn take(open: &Arc<AtomicUsize>) -> Slot {
-        open.fetch_add(1, Ordering::SeqCst);
-        Slot(Arc::clone(open))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+    /// The options are really set on an accepted socket.
+    #[test]
+    fn configure_sets_keepalive_user_timeout_and_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        configure(&accepted, Duration::from_secs(7)).unwrap();
+        let sock = SockRef::from(&accepted);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
+        assert_eq!(sock.tcp_keepalive_retries().unwrap(), KEEPALIVE_PROBES);
+        assert_eq!(sock.tcp_user_timeout().unwrap(), Some(USER_TIMEOUT));
+        assert!(accepted.nodelay().unwrap());
+        assert_eq!(accepted.write_timeout().unwrap(), Some(Duration::from_secs(7)));
     }
 }

@@ -15,6 +15,8 @@
 //! Data flows one way up (socket, session, hub) and one way down (hub, queue,
 //! writer, socket); the only shared state is each queue's byte count.
 
+pub mod admission;
+pub mod flood;
 pub mod hub;
 pub mod listener;
 mod log;
@@ -27,6 +29,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -49,10 +52,22 @@ pub struct Config {
     pub max_line: usize,
     /// Most connections at once; more get `server_full`.
     pub max_clients: usize,
+    /// Most connections from one IP address (0: no limit).
+    pub max_per_ip: usize,
+    /// Whether loopback addresses count against `max_per_ip`.
+    pub limit_loopback: bool,
     /// Message of the day, sent in the welcome.
     pub motd: Option<String>,
     /// Most bytes queued for one client before it is dropped as too slow.
     pub send_queue: usize,
+    /// How long one write may block before the client is dropped as too slow.
+    pub write_timeout: Duration,
+    /// Lines per second a client may send once its burst is spent (0: no limit).
+    pub rate: f64,
+    /// Lines a client may send at once before `rate` applies.
+    pub burst: u32,
+    /// How long a connection may take to join (0: forever).
+    pub handshake_timeout: Duration,
 }
 
 impl Default for Config {
@@ -61,8 +76,14 @@ impl Default for Config {
             history: 50,
             max_line: crate::protocol::DEFAULT_MAX_LINE,
             max_clients: 10_000,
+            max_per_ip: 16,
+            limit_loopback: false,
             motd: None,
             send_queue: 1024 * 1024,
+            write_timeout: Duration::from_secs(10),
+            rate: 2.0,
+            burst: 10,
+            handshake_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -123,6 +144,7 @@ impl Server {
             let config = Arc::clone(&config);
             move || hub::run(config, hub_commands, shutdown_requested, sessions_done)
         })?;
+        log_capacity(&config);
         log::info(format_args!("listening on {}", listener.local_addr()?));
         listener::accept_loop(&listener, &config, &shutdown, &commands, &sessions_alive);
         drop((commands, sessions_alive, listener));
@@ -130,6 +152,46 @@ impl Server {
         log::info(format_args!("stopped"));
         Ok(())
     }
+}
+
+/// Raises the open-files limit as far as allowed (each client costs one file
+/// descriptor) and says how many clients fit.
+fn log_capacity(config: &Config) {
+    match raise_fd_limit() {
+        Ok(limit) => {
+            let clients = limit.saturating_sub(FDS_RESERVED);
+            log::info(format_args!("file descriptors: {limit}, room for about {clients} clients"));
+            if clients < config.max_clients as u64 {
+                log::info(format_args!(
+                    "warning: --max-clients is {} but only about {clients} connections fit; \
+                     raise the hard limit (ulimit -Hn) to allow more",
+                    config.max_clients
+                ));
+            }
+        }
+        Err(err) => log::info(format_args!("cannot read the open-files limit: {err}")),
+    }
+}
+
+/// Descriptors the server needs besides its clients (stdio, listener, spare).
+const FDS_RESERVED: u64 = 16;
+
+/// Sets the soft RLIMIT_NOFILE to the hard one; returns the new soft limit.
+fn raise_fd_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    Ok(limit.rlim_cur)
 }
 
 /// A listening socket with SO_REUSEADDR, so a restarted server can bind the

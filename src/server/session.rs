@@ -12,17 +12,20 @@
 //!
 //! [`writer`]: super::writer
 
-use std::io;
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread;
-use std::time::Duration;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use super::flood::TokenBucket;
 use super::hub::{Command, ConnId, Mode};
-use super::send_queue::send_queue;
-use super::{log, writer, Config};
+use super::send_queue::{send_queue, QueueReceiver};
+use super::writer::{self, Ending};
+use super::{log, Config};
 use crate::protocol::command::{self, Input, HELP};
 use crate::protocol::message::{decode_request, encode};
 use crate::protocol::text::{clean, nick_problem};
@@ -37,6 +40,9 @@ const WRITER_STACK: usize = 64 * 1024;
 /// Leave reasons set by the session itself.
 const CLOSED: &str = "connection closed";
 const LOST: &str = "connection lost";
+const TOO_SLOW: &str = "too slow";
+const HANDSHAKE_TIMEOUT: &str = "handshake timeout";
+const INTERNAL_ERROR: &str = "internal error";
 
 /// Whether to keep reading after a line.
 enum Flow {
@@ -50,10 +56,12 @@ enum Flow {
 /// The reading side of one connection.
 pub struct Session<'s> {
     id: ConnId,
-    lines: LineReader<&'s TcpStream>,
+    lines: LineReader<DeadlineReader<'s>>,
     hub: Sender<Command>,
     mode: Mode,
     joined: bool,
+    /// Flood control for this client's lines.
+    bucket: TokenBucket,
     config: Arc<Config>,
 }
 
@@ -72,18 +80,9 @@ pub fn run(
     if hub.send(connect).is_err() {
         return; // the server is stopping
     }
-    let writer =
-        thread::Builder::new().name(format!("write#{id}")).stack_size(WRITER_STACK).spawn({
-            let socket = Arc::clone(&socket);
-            move || writer::run(&socket, outgoing)
-        });
+    let writer = spawn_writer(id, &socket, outgoing, &hub);
     let reason = match writer {
-        Ok(_) => {
-            let lines = LineReader::new(&*socket, config.max_line);
-            let mut session =
-                Session { id, lines, hub: hub.clone(), mode: Mode::Plain, joined: false, config };
-            session.serve()
-        }
+        Ok(_) => read_guarded(id, &socket, config, &hub),
         Err(ref err) => {
             log::info(format_args!("error #{id} {peer}: cannot start a writer thread: {err}"));
             Some(LOST)
@@ -99,18 +98,115 @@ pub fn run(
     }
 }
 
-impl Session<'_> {
+/// Runs the reading side. A panic in it (a bug) ends this connection only:
+/// it is reported to the hub like any other leave, and the server goes on.
+fn read_guarded(
+    id: ConnId,
+    socket: &TcpStream,
+    config: Arc<Config>,
+    hub: &Sender<Command>,
+) -> Option<&'static str> {
+    let serve = || Session::new(id, socket, config, hub.clone()).serve();
+    panic::catch_unwind(AssertUnwindSafe(serve)).unwrap_or_else(|_| {
+        log::info(format_args!("error #{id}: internal error; closing the connection"));
+        Some(INTERNAL_ERROR)
+    })
+}
+
+/// Starts the thread that drains the queue into the socket.
+fn spawn_writer(
+    id: ConnId,
+    socket: &Arc<TcpStream>,
+    outgoing: QueueReceiver,
+    hub: &Sender<Command>,
+) -> io::Result<JoinHandle<()>> {
+    let (socket, hub) = (Arc::clone(socket), hub.clone());
+    thread::Builder::new().name(format!("write#{id}")).stack_size(WRITER_STACK).spawn(move || {
+        match panic::catch_unwind(AssertUnwindSafe(|| writer::run(&socket, outgoing))) {
+            Ok(Ending::Stalled) => {
+                let _ = hub.send(Command::Gone { id, reason: TOO_SLOW.to_owned() });
+            }
+            // The reader sees the closed socket and reports the leave.
+            Ok(Ending::Flushed | Ending::Broken) => {}
+            Err(_) => {
+                log::info(format_args!("error #{id}: internal error in the writer"));
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    })
+}
+
+/// Reads from the socket, but never past `deadline` while one is set: bytes
+/// trickling in one at a time do not extend it (the slowloris attack).
+struct DeadlineReader<'s> {
+    socket: &'s TcpStream,
+    deadline: Option<Instant>,
+}
+
+impl DeadlineReader<'_> {
+    /// Sets the socket's read timeout to what is left of the deadline, capped
+    /// at `at_most`; fails with `TimedOut` once the deadline has passed.
+    fn arm(&self, at_most: Option<Duration>) -> io::Result<()> {
+        let left = self.deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let timeout = match (left, at_most) {
+            (Some(left), Some(cap)) => Some(left.min(cap)),
+            (left, cap) => left.or(cap),
+        };
+        self.socket.set_read_timeout(timeout)
+    }
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.deadline.is_some() {
+            self.arm(None)?;
+        }
+        let mut socket = self.socket;
+        socket.read(buf)
+    }
+}
+
+impl<'s> Session<'s> {
+    fn new(
+        id: ConnId,
+        socket: &'s TcpStream,
+        config: Arc<Config>,
+        hub: Sender<Command>,
+    ) -> Session<'s> {
+        let now = Instant::now();
+        let deadline =
+            (!config.handshake_timeout.is_zero()).then(|| now + config.handshake_timeout);
+        Session {
+            id,
+            lines: LineReader::new(DeadlineReader { socket, deadline }, config.max_line),
+            hub,
+            mode: Mode::Plain,
+            joined: false,
+            bucket: TokenBucket::new(config.rate, config.burst, now),
+            config,
+        }
+    }
+
     /// Reads until the client leaves; returns the leave reason to report.
     fn serve(&mut self) -> Option<&'static str> {
         match self.detect_mode() {
             Ok(Some(mode)) => self.set_mode(mode)?,
             Ok(None) => return Some(CLOSED),
+            Err(err) if is_timeout(&err) => return self.handshake_expired(),
             Err(_) => return Some(LOST),
         }
         loop {
             let flow = match self.lines.next_line() {
-                Ok(Some(line)) => self.handle_line(line),
+                Ok(Some(line)) => {
+                    let flow = self.handle_line(line);
+                    self.pace();
+                    flow
+                }
                 Ok(None) => Flow::End(CLOSED),
+                Err(err) if is_timeout(&err) && !self.joined => return self.handshake_expired(),
                 Err(_) => Flow::End(LOST),
             };
             match flow {
@@ -121,28 +217,46 @@ impl Session<'_> {
         }
     }
 
+    /// Flood control: waits, if the client is over its budget, before the
+    /// next line is read. Meanwhile TCP pushes back on the sender.
+    fn pace(&mut self) {
+        let wait = self.bucket.spend(Instant::now());
+        if !wait.is_zero() {
+            thread::sleep(wait);
+        }
+    }
+
+    fn handshake_expired(&self) -> Option<&'static str> {
+        let secs = self.config.handshake_timeout.as_secs_f64();
+        let message = format!("no nick was chosen within {secs} s; closing the connection");
+        self.error(ErrorCode::HandshakeTimeout, message);
+        Some(HANDSHAKE_TIMEOUT)
+    }
+
     /// Waits for the first byte; greets a silent client as a person meanwhile.
     /// `None` means the client closed before sending anything.
     fn detect_mode(&mut self) -> io::Result<Option<Mode>> {
-        let socket: &TcpStream = self.lines.get_ref();
-        socket.set_read_timeout(Some(GREETING_DELAY))?;
         let mut first = [0u8; 1];
-        let peeked = match socket.peek(&mut first) {
+        let peeked = match self.peek(&mut first, Some(GREETING_DELAY)) {
             Err(err) if is_timeout(&err) => {
                 // Told first, so that the hub knows whom it is talking to.
                 let _ = self.set_mode(Mode::Plain);
                 self.push_text(plain::GREETING);
-                socket.set_read_timeout(None)?;
-                socket.peek(&mut first)
+                self.peek(&mut first, None)
             }
             other => other,
         };
-        socket.set_read_timeout(None)?;
         Ok(match peeked? {
             0 => None,
             _ if first[0] == b'{' => Some(Mode::Json),
             _ => Some(Mode::Plain),
         })
+    }
+
+    fn peek(&self, first: &mut [u8], at_most: Option<Duration>) -> io::Result<usize> {
+        let reader = self.lines.get_ref();
+        reader.arm(at_most)?;
+        reader.socket.peek(first)
     }
 
     /// Fixes the wire mode here and in the hub. `None` if the hub is gone.
@@ -226,7 +340,13 @@ impl Session<'_> {
         let (joined, answer) = crossbeam_channel::bounded(1);
         let flow = self.to_hub(Command::Hello { id: self.id, nick, joined });
         match answer.recv() {
-            Ok(true) => self.joined = true,
+            Ok(true) => {
+                self.joined = true;
+                // Joined: no more deadline, reads may wait forever.
+                let reader = self.lines.get_mut();
+                reader.deadline = None;
+                let _ = reader.socket.set_read_timeout(None);
+            }
             Ok(false) => {}
             Err(_) => return Flow::Stop, // the hub dropped us, or is stopping
         }

@@ -13,21 +13,37 @@ use std::net::{Shutdown, TcpStream};
 
 use super::send_queue::{Frame, QueueReceiver};
 
-/// Writes until the queue is closed and empty, or the socket fails.
-pub fn run(socket: &TcpStream, queue: QueueReceiver) {
+/// How a writer ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The queue closed and everything in it was written.
+    Flushed,
+    /// A write made no progress for the socket's write timeout: the client is
+    /// not reading (or its network is that slow). It should leave as "too slow".
+    Stalled,
+    /// The connection broke.
+    Broken,
+}
+
+/// Writes until the queue is closed and empty, or the socket fails. On
+/// failure the socket is shut down, which wakes the connection's reader.
+pub fn run(socket: &TcpStream, queue: QueueReceiver) -> Ending {
     let mut batch: Vec<Frame> = Vec::new();
     while queue.next_batch(&mut batch) {
         let bytes = batch.iter().map(|frame| frame.len()).sum();
         let written = write_all(socket, &batch);
         queue.release(bytes);
         batch.clear();
-        if written.is_err() {
-            // Wakes the connection's reader, which reports the connection lost.
+        if let Err(err) = written {
             let _ = socket.shutdown(Shutdown::Both);
-            return;
+            return match err.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ending::Stalled,
+                _ => Ending::Broken,
+            };
         }
     }
     let _ = socket.shutdown(Shutdown::Write);
+    Ending::Flushed
 }
 
 /// `write_all` for a batch of frames, with as few syscalls as the socket allows.

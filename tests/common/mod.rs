@@ -32,9 +32,14 @@ impl TestServer {
     }
 
     /// Starts the server on `bind` and waits until it is listening.
+    ///
+    /// Flood control is off (`--rate 0`) unless the test asks for a rate: most
+    /// tests send faster than a person types.
     pub fn start_on(bind: &str, args: &[&str]) -> TestServer {
+        let default_rate: &[&str] = if args.contains(&"--rate") { &[] } else { &["--rate", "0"] };
         let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
             .args(["serve", "--bind", bind])
+            .args(default_rate)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
