@@ -60,6 +60,8 @@ pub fn accept_loop(
         limit_loopback: config.limit_loopback,
     });
     let mut next_id: ConnId = 0;
+    // Set while accept keeps failing, so the log says so once, not ten times a second.
+    let mut failing = false;
     for accepted in listener.incoming() {
         if shutdown.is_requested() {
             break; // possibly our own wake-up connection
@@ -67,11 +69,20 @@ pub fn accept_loop(
         let socket = match accepted {
             Ok(socket) => socket,
             Err(err) => {
-                log::info(format_args!("error accepting a connection: {err}"));
+                if !failing {
+                    log::info(format_args!(
+                        "error accepting connections: {err}; retrying every {} ms",
+                        ACCEPT_BACKOFF.as_millis()
+                    ));
+                    failing = true;
+                }
                 thread::sleep(ACCEPT_BACKOFF);
                 continue;
             }
         };
+        if std::mem::take(&mut failing) {
+            log::info(format_args!("accepting connections again"));
+        }
         next_id += 1;
         let Ok(peer) = socket.peer_addr() else {
             continue; // already gone
@@ -95,19 +106,26 @@ fn spawn_connection(
     sessions_alive: &Sender<()>,
 ) {
     let (config, hub, alive) = (Arc::clone(config), hub.clone(), sessions_alive.clone());
-    // Kept to tell the client if the thread cannot be started.
-    let Ok(handle) = socket.try_clone() else { return };
+    // The socket waits in a one-place channel: the new thread takes it out,
+    // and if the thread cannot start we take it back to tell the client why.
+    let (handover, pickup) = crossbeam_channel::bounded(1);
+    let _ = handover.send(socket);
+    let taken = pickup.clone();
     let spawned = thread::Builder::new()
         .name(format!("conn#{id}"))
         .stack_size(SESSION_STACK)
         .spawn(move || {
             let _held = (alive, slot);
-            start(id, socket, config, hub);
+            if let Ok(socket) = taken.try_recv() {
+                start(id, socket, config, hub);
+            }
         });
     if let Err(err) = spawned {
-        let message =
-            format!("the server cannot take more connections now ({err}); try again later");
-        refuse(id, &handle, &message);
+        if let Ok(socket) = pickup.try_recv() {
+            let message =
+                format!("the server cannot take more connections now ({err}); try again later");
+            refuse(id, &socket, &message);
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 //! writer, socket); the only shared state is each queue's byte count.
 
 pub mod admission;
+mod fault;
 pub mod flood;
 pub mod hub;
 pub mod listener;

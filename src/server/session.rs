@@ -25,7 +25,7 @@ use super::flood::TokenBucket;
 use super::hub::{Command, ConnId, Mode};
 use super::send_queue::{send_queue, QueueReceiver};
 use super::writer::{self, Ending};
-use super::{log, Config};
+use super::{fault, log, Config};
 use crate::protocol::command::{self, Input, HELP};
 use crate::protocol::message::{decode_request, encode};
 use crate::protocol::text::{clean, nick_problem};
@@ -122,17 +122,18 @@ fn spawn_writer(
 ) -> io::Result<JoinHandle<()>> {
     let (socket, hub) = (Arc::clone(socket), hub.clone());
     thread::Builder::new().name(format!("write#{id}")).stack_size(WRITER_STACK).spawn(move || {
-        match panic::catch_unwind(AssertUnwindSafe(|| writer::run(&socket, outgoing))) {
+        let ending = panic::catch_unwind(AssertUnwindSafe(|| writer::run(&socket, outgoing)));
+        match ending {
+            Ok(Ending::Flushed) => return,
+            // Told before the socket is shut, or the reader, woken by it,
+            // would report the leave first, as a mere close.
             Ok(Ending::Stalled) => {
                 let _ = hub.send(Command::Gone { id, reason: TOO_SLOW.to_owned() });
             }
-            // The reader sees the closed socket and reports the leave.
-            Ok(Ending::Flushed | Ending::Broken) => {}
-            Err(_) => {
-                log::info(format_args!("error #{id}: internal error in the writer"));
-                let _ = socket.shutdown(std::net::Shutdown::Both);
-            }
+            Ok(Ending::Broken) => {} // the reader sees it and reports it
+            Err(_) => log::info(format_args!("error #{id}: internal error in the writer")),
         }
+        let _ = socket.shutdown(std::net::Shutdown::Both);
     })
 }
 
@@ -306,7 +307,10 @@ impl<'s> Session<'s> {
     fn handle_request(&mut self, request: Request) -> Flow {
         let id = self.id;
         let command = match request {
-            Request::Hello { nick } => return self.hello(nick),
+            Request::Hello { nick } => {
+                fault::on_hello(&nick);
+                return self.hello(nick);
+            }
             _ if !self.joined => {
                 let message = "join first: send {\"type\":\"hello\",\"nick\":\"...\"}";
                 return self.error(ErrorCode::NotRegistered, message);

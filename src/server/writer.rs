@@ -25,8 +25,9 @@ pub enum Ending {
     Broken,
 }
 
-/// Writes until the queue is closed and empty, or the socket fails. On
-/// failure the socket is shut down, which wakes the connection's reader.
+/// Writes until the queue is closed and empty (then half-closes the socket),
+/// or until the socket fails (then leaves the socket to the caller, which
+/// reports why before shutting it down).
 pub fn run(socket: &TcpStream, queue: QueueReceiver) -> Ending {
     let mut batch: Vec<Frame> = Vec::new();
     while queue.next_batch(&mut batch) {
@@ -35,7 +36,6 @@ pub fn run(socket: &TcpStream, queue: QueueReceiver) -> Ending {
         queue.release(bytes);
         batch.clear();
         if let Err(err) = written {
-            let _ = socket.shutdown(Shutdown::Both);
             return match err.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ending::Stalled,
                 _ => Ending::Broken,

@@ -23,6 +23,8 @@ pub struct TestServer {
     child: Child,
     /// Every log line the server wrote to stderr, as it comes.
     log: Receiver<String>,
+    /// Lines read while waiting for another one, searched first next time.
+    backlog: Vec<String>,
 }
 
 impl TestServer {
@@ -36,16 +38,23 @@ impl TestServer {
     /// Flood control is off (`--rate 0`) unless the test asks for a rate: most
     /// tests send faster than a person types.
     pub fn start_on(bind: &str, args: &[&str]) -> TestServer {
+        TestServer::start_with(bind, args, |_| {})
+    }
+
+    /// Like [`start_on`](TestServer::start_on), with a chance to adjust the
+    /// command first (environment, resource limits).
+    pub fn start_with(bind: &str, args: &[&str], setup: impl FnOnce(&mut Command)) -> TestServer {
         let default_rate: &[&str] = if args.contains(&"--rate") { &[] } else { &["--rate", "0"] };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chat"));
+        command
             .args(["serve", "--bind", bind])
             .args(default_rate)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chat serve");
+            .stderr(Stdio::piped());
+        setup(&mut command);
+        let mut child = command.spawn().expect("start chat serve");
         let (tx, log) = mpsc::channel();
         let stderr = child.stderr.take().expect("piped stderr");
         // Drain stderr for the server's whole life, so its logging never blocks.
@@ -56,21 +65,26 @@ impl TestServer {
                 }
             }
         });
-        let mut server = TestServer { addr: "0.0.0.0:0".parse().unwrap(), child, log };
+        let mut server =
+            TestServer { addr: "0.0.0.0:0".parse().unwrap(), child, log, backlog: Vec::new() };
         let line = server.wait_log("listening on ");
         let addr = line.rsplit("listening on ").next().unwrap().trim();
         server.addr = addr.parse().expect("listening address");
         server
     }
 
-    /// Waits for a log line containing `needle` and returns it.
+    /// Waits for a log line containing `needle` and returns it (lines are
+    /// each returned once; earlier lines not yet asked for are searched too).
     pub fn wait_log(&mut self, needle: &str) -> String {
+        if let Some(at) = self.backlog.iter().position(|line| line.contains(needle)) {
+            return self.backlog.remove(at);
+        }
         let deadline = Instant::now() + TIMEOUT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.log.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
+                Ok(line) => self.backlog.push(line),
                 Err(RecvTimeoutError::Timeout) => {
                     panic!("no log line with {needle:?} within {TIMEOUT:?}")
                 }
@@ -122,6 +136,21 @@ impl TestServer {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// CPU time (user + system) the server has used so far (Linux).
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+        Duration::from_millis(ticks * 1000 / per_second)
+    }
+
+    /// Number of open file descriptors of the server process (Linux).
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).unwrap().count()
     }
 
     /// Number of threads of the server process (Linux).
