@@ -4,6 +4,10 @@
 //!   room (`bo` → `bob: ` at the start of a line, `bob` elsewhere).
 //! - Ctrl-C clears a non-empty line; on an empty line it interrupts `readline`,
 //!   which the client takes as "quit".
+//! - The screen's [`Gate`] opens once `readline` runs in raw mode (rustyline
+//!   asks for the prompt's text only then) and closes before it leaves raw
+//!   mode (on Enter, Ctrl-C, Ctrl-D), so printed lines never cut into the
+//!   prompt.
 //! - [`Waker`] gets the main thread out of `readline` from another thread, for
 //!   when the connection is gone for good: rustyline has no call for that, but
 //!   a SIGINT sent to the thread inside `readline` makes it return
@@ -14,12 +18,14 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rustyline::completion::{Completer, Pair};
 use rustyline::history::DefaultHistory;
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{
     Cmd, CompletionType, ConditionalEventHandler, Context, Editor, Event, EventContext,
-    EventHandler, Helper, Highlighter, Hinter, KeyEvent, Movement, RepeatCount, Validator,
+    EventHandler, Helper, Highlighter, Hinter, KeyEvent, Movement, Prompt, RepeatCount,
 };
 
 use super::room::{self, SharedRoom};
+use super::screen::Gate;
 use crate::protocol::command::HELP;
 use crate::protocol::text::nick_key;
 
@@ -33,11 +39,12 @@ const WAKE_RETRY: Duration = Duration::from_millis(100);
 /// The editor the interactive client reads lines with.
 pub type LineEditor = Editor<ChatHelper, DefaultHistory>;
 
-/// Builds the editor: history, completion over `room`, and the Ctrl-C rule.
+/// Builds the editor: history, completion over `room`, the Ctrl-C rule, and
+/// the handling of the screen's `gate`.
 ///
 /// # Errors
 /// If the terminal cannot be set up.
-pub fn new(room: SharedRoom) -> rustyline::Result<LineEditor> {
+pub fn new(room: SharedRoom, gate: &Gate) -> rustyline::Result<LineEditor> {
     let config = rustyline::Config::builder()
         .auto_add_history(true)
         .history_ignore_dups(true)?
@@ -46,15 +53,55 @@ pub fn new(room: SharedRoom) -> rustyline::Result<LineEditor> {
         .completion_type(CompletionType::Circular)
         .build();
     let mut editor = LineEditor::with_config(config)?;
-    editor.set_helper(Some(ChatHelper { room }));
-    editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(CtrlC)));
+    editor.set_helper(Some(ChatHelper { room, gate: gate.clone() }));
+    let ctrl_c = CtrlC { gate: gate.clone() };
+    editor.bind_sequence(KeyEvent::ctrl('C'), EventHandler::Conditional(Box::new(ctrl_c)));
+    let ctrl_d = CtrlD { gate: gate.clone() };
+    editor.bind_sequence(KeyEvent::ctrl('D'), EventHandler::Conditional(Box::new(ctrl_d)));
     Ok(editor)
 }
 
-/// Gives the editor Tab completion over the room.
-#[derive(Helper, Hinter, Highlighter, Validator)]
+/// Reads a line with `prompt`, keeping the screen's `gate` open exactly while
+/// it is safe to print.
+///
+/// # Errors
+/// As [`Editor::readline`]: `Interrupted`, `Eof`, or a terminal failure.
+pub fn read_line(editor: &mut LineEditor, prompt: &str, gate: &Gate) -> rustyline::Result<String> {
+    let line = editor.readline(&GatedPrompt { text: prompt, gate });
+    gate.close(); // for the ways out that no key handler sees (a signal)
+    line
+}
+
+/// A prompt that opens the gate when rustyline first asks for its text: it
+/// does so after switching to raw mode, and from then on rustyline's printer
+/// hands lines to `readline`, which prints them above the prompt.
+struct GatedPrompt<'a> {
+    text: &'a str,
+    gate: &'a Gate,
+}
+
+impl Prompt for GatedPrompt<'_> {
+    fn raw(&self) -> &str {
+        self.gate.open();
+        self.text
+    }
+}
+
+/// Gives the editor Tab completion over the room, and closes the gate when
+/// a line is accepted.
+#[derive(Helper, Hinter, Highlighter)]
 pub struct ChatHelper {
     room: SharedRoom,
+    gate: Gate,
+}
+
+impl Validator for ChatHelper {
+    /// Runs on Enter, still in raw mode: the last moment to close the gate
+    /// before rustyline leaves raw mode.
+    fn validate(&self, _: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
+        self.gate.close();
+        Ok(ValidationResult::Valid(None))
+    }
 }
 
 impl Completer for ChatHelper {
@@ -109,11 +156,32 @@ pub fn complete(line: &str, pos: usize, users: &[String], me: &str) -> (usize, V
 
 /// Ctrl-C clears a non-empty line instead of abandoning it; on an empty line
 /// it keeps its usual meaning (interrupt, which the client takes as quit).
-struct CtrlC;
+struct CtrlC {
+    gate: Gate,
+}
 
 impl ConditionalEventHandler for CtrlC {
     fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext<'_>) -> Option<Cmd> {
-        (!ctx.line().is_empty()).then_some(Cmd::Kill(Movement::WholeLine))
+        if ctx.line().is_empty() {
+            self.gate.close();
+            return None;
+        }
+        Some(Cmd::Kill(Movement::WholeLine))
+    }
+}
+
+/// Ctrl-D keeps its meaning (quit on an empty line, else delete a character);
+/// it only closes the gate when it is about to end `readline`.
+struct CtrlD {
+    gate: Gate,
+}
+
+impl ConditionalEventHandler for CtrlD {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext<'_>) -> Option<Cmd> {
+        if ctx.line().is_empty() {
+            self.gate.close();
+        }
+        None
     }
 }
 

@@ -13,7 +13,7 @@ use rustyline::error::ReadlineError;
 
 use super::editor::{self, LineEditor, Noticed, Waker};
 use super::room::SharedRoom;
-use super::screen::Sink;
+use super::screen::{Gate, Sink};
 use super::session::Ending;
 use crate::protocol::{Line, LineReader};
 
@@ -33,6 +33,8 @@ pub enum Input {
     /// The line editor, on a terminal it supports.
     Editor {
         editor: Box<LineEditor>,
+        /// The screen's gate, which the editor opens and closes.
+        gate: Gate,
         /// Dropped once the end of the session is noticed, which stops the
         /// session's [`Waker`].
         noticed: Option<Noticed>,
@@ -61,12 +63,15 @@ impl Input {
     /// If the editor or the stdin thread cannot be set up.
     pub fn open(room: SharedRoom) -> io::Result<(Input, Sink, Option<Waker>)> {
         if io::stdin().is_terminal() {
-            let mut editor = editor::new(room).map_err(io::Error::other)?;
+            let gate = Gate::default();
+            let mut editor = editor::new(room, &gate).map_err(io::Error::other)?;
             // Fails when stdout is not a terminal or TERM is dumb/unsupported.
             if let Ok(printer) = editor.create_external_printer() {
                 let (waker, noticed) = editor::waker();
-                let input = Input::Editor { editor: Box::new(editor), noticed: Some(noticed) };
-                return Ok((input, Sink::Editor(Box::new(printer)), Some(waker)));
+                let sink = Sink::Editor { printer: Box::new(printer), gate: gate.clone() };
+                let editor = Box::new(editor);
+                let input = Input::Editor { editor, gate, noticed: Some(noticed) };
+                return Ok((input, sink, Some(waker)));
             }
         }
         Ok((Input::Lines(stdin_lines()?), Sink::Stdout, None))
@@ -79,10 +84,10 @@ impl Input {
     /// If the terminal fails.
     pub fn read(&mut self, prompt: &str, ended: &Receiver<Ending>) -> io::Result<Typed> {
         match self {
-            Input::Editor { editor, noticed } => {
+            Input::Editor { editor, gate, noticed } => {
                 let typed = match ended.try_recv() {
                     Ok(ending) => Typed::Ended(ending),
-                    Err(_) => match editor.readline(prompt) {
+                    Err(_) => match editor::read_line(editor, prompt, gate) {
                         Ok(line) => Typed::Line(line),
                         Err(ReadlineError::Interrupted) => match ended.try_recv() {
                             Ok(ending) => Typed::Ended(ending),

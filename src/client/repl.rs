@@ -69,31 +69,37 @@ pub fn run(config: &Config, style: Style) -> io::Result<()> {
     let room = Room::shared(&config.nick);
     let (mut input, sink, waker) = Input::open(Arc::clone(&room))?;
     let screen = Screen::start(sink)?;
-    let Some(joined) = join(config, &mut connection, &mut input, &screen, style, &room)? else {
-        screen.flush();
-        return Ok(());
+    let result = match join(config, &mut connection, &mut input, &screen, style, &room) {
+        Ok(Some(joined)) => {
+            // Known before the first prompt, so that Tab completes at once.
+            room::lock(&room).apply(&joined.welcome);
+            let (stream, events) = connection.into_parts();
+            let link = Arc::new(Link::new(stream));
+            let (pongs_sender, pongs) = crossbeam_channel::bounded(16);
+            let (stop_sender, stop) = crossbeam_channel::bounded(0);
+            let (ended_sender, ended) = crossbeam_channel::bounded(1);
+            let session = Session {
+                addr: config.addr.clone(),
+                events,
+                link: Arc::clone(&link),
+                room: Arc::clone(&room),
+                screen: screen.clone(),
+                style,
+                reconnect: config.reconnect,
+                pongs: pongs_sender,
+                stop,
+                waker,
+            };
+            session::spawn(session, joined, ended_sender)?;
+            let screen = screen.clone();
+            Repl { input, link, room, screen, style, pongs, ended, _stop: stop_sender, syncs: 0 }
+                .run()
+        }
+        Ok(None) => Ok(()),
+        Err(err) => Err(err),
     };
-    let (stream, events) = connection.into_parts();
-    let link = Arc::new(Link::new(stream));
-    let (pongs_sender, pongs) = crossbeam_channel::bounded(16);
-    let (stop_sender, stop) = crossbeam_channel::bounded(0);
-    let (ended_sender, ended) = crossbeam_channel::bounded(1);
-    let session = Session {
-        addr: config.addr.clone(),
-        events,
-        link: Arc::clone(&link),
-        room: Arc::clone(&room),
-        screen: screen.clone(),
-        style,
-        reconnect: config.reconnect,
-        pongs: pongs_sender,
-        stop,
-        waker,
-    };
-    session::spawn(session, joined, ended_sender)?;
-    let repl =
-        Repl { input, link, room, screen, style, pongs, ended, _stop: stop_sender, syncs: 0 };
-    repl.run()
+    screen.finish();
+    result
 }
 
 /// Says hello until a nick is accepted; a taken or refused nick lets the
@@ -128,7 +134,6 @@ fn join(
 fn ask_nick(input: &mut Input, screen: &Screen, style: Style) -> io::Result<Option<String>> {
     screen.line(style.notice("Type another nick and press Enter (Ctrl-D gives up)."));
     loop {
-        screen.flush();
         let nick = match input.read(NICK_PROMPT, &crossbeam_channel::never())? {
             Typed::Line(line) => line.trim().to_owned(),
             Typed::TooLong => String::new(),
@@ -157,14 +162,8 @@ impl Repl {
                     Flow::Continue
                 }
                 Typed::Quit => Flow::Quit(None),
-                Typed::Ended(Ending::Quit) => {
-                    self.screen.flush();
-                    return Ok(());
-                }
-                Typed::Ended(Ending::Lost(why)) => {
-                    self.screen.flush();
-                    return Err(io::Error::other(why));
-                }
+                Typed::Ended(Ending::Quit) => return Ok(()),
+                Typed::Ended(Ending::Lost(why)) => return Err(io::Error::other(why)),
             };
             if let Flow::Quit(reason) = flow {
                 return self.quit(reason);
@@ -230,7 +229,6 @@ impl Repl {
         if self.link.quit(reason) {
             let _ = self.ended.recv_timeout(QUIT_GRACE);
         }
-        self.screen.flush();
         Ok(())
     }
 

@@ -8,9 +8,15 @@
 //! that is queued at once: under a flood, thousands of lines a second become a
 //! few dozen redraws, and typing stays responsive (rustyline reads keys first).
 //!
-//! Without an editor (a pipe, `TERM=dumb`) the printer writes to stdout.
+//! With an editor the printer only prints while the [`Gate`] is open, that is
+//! while `readline` runs in raw mode. Outside it, rustyline's printer would
+//! write straight to the terminal, and such a write can land in the middle of
+//! the prompt being drawn; lines that come meanwhile just wait for the next
+//! prompt. Without an editor (a pipe, `TERM=dumb`) the printer writes to stdout
+//! whenever it likes.
 
 use std::io::{self, Write};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -25,15 +31,43 @@ const QUEUE_LINES: usize = 8192;
 /// during a flood.
 const BATCH_LINES: usize = 512;
 
-/// How long [`Screen::flush`] waits for the printer.
+/// How long [`Screen::finish`] waits for the printer.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where the printer thread writes.
 pub enum Sink {
-    /// Above the prompt of a rustyline editor.
-    Editor(Box<dyn ExternalPrinter + Send>),
+    /// Above the prompt of a rustyline editor, while `gate` is open.
+    Editor { printer: Box<dyn ExternalPrinter + Send>, gate: Gate },
     /// Straight to stdout.
     Stdout,
+}
+
+/// Whether the editor is in a state where printing is safe; see the module
+/// documentation. Opened and closed by the [`editor`](super::editor).
+#[derive(Clone, Default)]
+pub struct Gate {
+    open: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Gate {
+    /// Lets the printer print.
+    pub fn open(&self) {
+        let (open, changed) = &*self.open;
+        *open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        changed.notify_all();
+    }
+
+    /// Holds the printer back (a print already under way still finishes).
+    pub fn close(&self) {
+        let (open, _) = &*self.open;
+        *open.lock().unwrap_or_else(PoisonError::into_inner) = false;
+    }
+
+    fn wait_open(&self) {
+        let (open, changed) = &*self.open;
+        let guard = open.lock().unwrap_or_else(PoisonError::into_inner);
+        let _open = changed.wait_while(guard, |open| !*open);
+    }
 }
 
 enum Output {
@@ -46,6 +80,8 @@ enum Output {
 #[derive(Clone)]
 pub struct Screen {
     queue: Sender<Output>,
+    /// The editor's gate, if there is an editor.
+    gate: Option<Gate>,
 }
 
 impl Screen {
@@ -55,8 +91,12 @@ impl Screen {
     /// If the thread cannot be started.
     pub fn start(sink: Sink) -> io::Result<Screen> {
         let (queue, lines) = crossbeam_channel::bounded(QUEUE_LINES);
+        let gate = match &sink {
+            Sink::Editor { gate, .. } => Some(gate.clone()),
+            Sink::Stdout => None,
+        };
         thread::Builder::new().name("screen".into()).spawn(move || print_all(&lines, sink))?;
-        Ok(Screen { queue })
+        Ok(Screen { queue, gate })
     }
 
     /// Prints one line (given without its `\n`).
@@ -71,9 +111,13 @@ impl Screen {
         }
     }
 
-    /// Waits (briefly) until every line sent so far is on the terminal; done
-    /// before exiting, so that the last words are not lost.
-    pub fn flush(&self) {
+    /// Prints everything still queued, for the last time: called once the
+    /// editor is done, so the gate opens for good, then waits (briefly) until
+    /// the last words are on the terminal.
+    pub fn finish(&self) {
+        if let Some(gate) = &self.gate {
+            gate.open();
+        }
         let (done, printed) = crossbeam_channel::bounded(1);
         if self.queue.send(Output::Flush(done)).is_ok() {
             let _ = printed.recv_timeout(FLUSH_TIMEOUT);
@@ -114,7 +158,8 @@ impl Sink {
     fn print(&mut self, text: String) {
         match self {
             // Errors mean the terminal is gone; there is nobody left to tell.
-            Sink::Editor(printer) => {
+            Sink::Editor { printer, gate } => {
+                gate.wait_open();
                 let _ = printer.print(text);
             }
             Sink::Stdout => {
@@ -128,6 +173,7 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_batch_takes_what_is_queued_up_to_the_limit() {
@@ -153,5 +199,22 @@ mod tests {
         assert_eq!(text, "last words\n");
         assert_eq!(flushes.len(), 1);
         assert!(printed.try_recv().is_err(), "answered by the printer, after printing");
+    }
+
+    #[test]
+    fn a_closed_gate_holds_the_printer_until_opened() {
+        let gate = Gate::default();
+        let (waited, done) = crossbeam_channel::bounded(1);
+        let waiter = gate.clone();
+        thread::spawn(move || {
+            waiter.wait_open();
+            waited.send(()).unwrap();
+        });
+        assert!(done.recv_timeout(Duration::from_millis(50)).is_err(), "closed at first");
+        gate.open();
+        done.recv_timeout(Duration::from_secs(5)).expect("opened");
+        gate.close();
+        gate.open();
+        gate.wait_open();
     }
 }
