@@ -67,6 +67,7 @@ pub struct Joined {
 /// The server refused the hello.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
+    /// Why, for the client to act on (a taken nick can be retried).
     pub code: ErrorCode,
     /// The server's sentence, not yet cleaned of control characters.
     pub message: String,

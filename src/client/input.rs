@@ -32,6 +32,7 @@ pub struct TooLong;
 pub enum Input {
     /// The line editor, on a terminal it supports.
     Editor {
+        /// The editor itself (boxed: it is large).
         editor: Box<LineEditor>,
         /// The screen's gate, which the editor opens and closes.
         gate: Gate,

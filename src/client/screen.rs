@@ -37,7 +37,12 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Where the printer thread writes.
 pub enum Sink {
     /// Above the prompt of a rustyline editor, while `gate` is open.
-    Editor { printer: Box<dyn ExternalPrinter + Send>, gate: Gate },
+    Editor {
+        /// The editor's external printer.
+        printer: Box<dyn ExternalPrinter + Send>,
+        /// Open while printing through `printer` is safe.
+        gate: Gate,
+    },
     /// Straight to stdout.
     Stdout,
 }

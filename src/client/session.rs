@@ -39,10 +39,15 @@ pub enum Ending {
 pub struct Session {
     /// The server's address, as given.
     pub addr: String,
+    /// The read side of the joined connection; replaced after a reconnect.
     pub events: Events,
+    /// The write side, shared with the main thread; swapped on reconnect.
     pub link: Arc<Link>,
+    /// Kept up to date from the events.
     pub room: SharedRoom,
+    /// Where events are printed.
     pub screen: Screen,
+    /// How events are printed.
     pub style: Style,
     /// Reconnect after a loss, or end the session.
     pub reconnect: bool,
