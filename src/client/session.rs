@@ -74,8 +74,11 @@ pub fn spawn(
         let mut running = Running { session, seen: Seen::default() };
         running.show_joined(joined, false);
         let ending = running.run();
+        // Only a loss comes unasked: after a quit, the main thread is already
+        // waiting for this ending, not sitting in the editor.
+        let lost = matches!(ending, Ending::Lost(_));
         let _ = ended.send(ending);
-        if let Some(waker) = &running.session.waker {
+        if let (true, Some(waker)) = (lost, &running.session.waker) {
             waker.wake();
         }
     })
