@@ -16,10 +16,11 @@ use crate::protocol::{ChatMessage, Event};
 /// every terminal has and which read on dark and light backgrounds alike.
 const NICK_COLOURS: [u8; 12] = [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96];
 
-/// SGR codes for the parts of a line that are not nicks.
+/// SGR codes for the parts of a line that are not nicks. A mention is bold
+/// and reversed rather than coloured, so it cannot be taken for a nick colour.
 const DIM: &str = "2";
 const BOLD: &str = "1";
-const MENTION: &str = "1;33";
+const MENTION: &str = "1;7";
 const PRIVATE: &str = "1;35";
 const PROBLEM: &str = "1;31";
 const NOTICE: &str = "36";
@@ -228,7 +229,7 @@ mod tests {
         assert!(own.contains(&format!("<\x1b[1;{}mal\x1b[0m>", nick_colour("al"))), "{own:?}");
 
         let mention = COLOUR.message(&msg("bob", "Al: look"), "al");
-        assert!(mention.ends_with("\x1b[1;33mAl: look\x1b[0m"), "{mention:?}");
+        assert!(mention.ends_with("\x1b[1;7mAl: look\x1b[0m"), "{mention:?}");
         let not_mention = COLOUR.message(&msg("bob", "salt"), "al");
         assert!(not_mention.ends_with("> salt"), "{not_mention:?}");
     }
