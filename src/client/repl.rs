@@ -10,14 +10,12 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-
-use super::connection::{self, Connection, Joined, Link, NotConnected};
+use super::connection::{self, Connection, Joined, NotConnected};
 use super::input::{Input, Typed};
 use super::render::Style;
 use super::room::{self, Room, SharedRoom};
 use super::screen::Screen;
-use super::session::{self, Ending, Session};
+use super::session::{self, Ending, Settings};
 use super::Config;
 use crate::protocol::command::{self, HELP};
 use crate::protocol::text::{clean, nick_problem};
@@ -46,15 +44,12 @@ enum Flow {
 /// The interactive client after joining.
 struct Repl {
     input: Input,
-    link: Arc<Link>,
+    /// The session thread: the link to send on, its pongs and its ending.
+    /// Dropping it tells the session to stop waiting to reconnect.
+    session: session::Handle,
     room: SharedRoom,
     screen: Screen,
     style: Style,
-    pongs: Receiver<String>,
-    ended: Receiver<Ending>,
-    /// Dropped on return, which tells the session thread to stop waiting to
-    /// reconnect.
-    _stop: Sender<()>,
     /// Counts the pings sent to wait for an answer; makes their tokens unique.
     syncs: u64,
 }
@@ -73,27 +68,18 @@ pub fn run(config: &Config, style: Style) -> io::Result<()> {
         Ok(Some(joined)) => {
             // Known before the first prompt, so that Tab completes at once.
             room::lock(&room).apply(&joined.welcome);
-            let (stream, events) = connection.into_parts();
-            let link = Arc::new(Link::new(stream));
-            let (pongs_sender, pongs) = crossbeam_channel::bounded(16);
-            let (stop_sender, stop) = crossbeam_channel::bounded(0);
-            let (ended_sender, ended) = crossbeam_channel::bounded(1);
-            let session = Session {
+            let settings = Settings {
                 addr: config.addr.clone(),
-                events,
-                link: Arc::clone(&link),
                 room: Arc::clone(&room),
                 screen: screen.clone(),
                 style,
                 reconnect: config.reconnect,
-                pongs: pongs_sender,
-                stop,
                 waker,
             };
-            session::spawn(session, joined, ended_sender)?;
-            let screen = screen.clone();
-            Repl { input, link, room, screen, style, pongs, ended, _stop: stop_sender, syncs: 0 }
-                .run()
+            session::spawn(settings, connection, joined).and_then(|session| {
+                let screen = screen.clone();
+                Repl { input, session, room, screen, style, syncs: 0 }.run()
+            })
         }
         Ok(None) => Ok(()),
         Err(err) => Err(err),
@@ -150,7 +136,7 @@ impl Repl {
     fn run(mut self) -> io::Result<()> {
         loop {
             let prompt = format!("{}> ", room::lock(&self.room).me());
-            let flow = match self.input.read(&prompt, &self.ended)? {
+            let flow = match self.input.read(&prompt, &self.session.ended)? {
                 // A paste can hold several lines: each is its own message.
                 Typed::Line(text) => text
                     .split('\n')
@@ -182,7 +168,7 @@ impl Repl {
             Ok(command::Input::Send(Request::Quit { reason })) => return Flow::Quit(reason),
             Ok(command::Input::Send(Request::Nick { nick })) => self.rename(nick),
             Ok(command::Input::Send(request)) => {
-                if self.link.send(&request) == Err(NotConnected) {
+                if self.session.link.send(&request) == Err(NotConnected) {
                     let line = line.trim();
                     self.problem(&format!("Not connected, so this was not sent: {line}"));
                 }
@@ -195,7 +181,7 @@ impl Repl {
     /// `/nick`: asks the server and waits for its answer, so that the next
     /// prompt is right; while disconnected, picks the nick to rejoin with.
     fn rename(&mut self, nick: String) {
-        match self.link.send(&Request::Nick { nick: nick.clone() }) {
+        match self.session.link.send(&Request::Nick { nick: nick.clone() }) {
             Ok(()) => self.sync(),
             Err(NotConnected) => match nick_problem(&nick) {
                 Some(problem) => self.problem(&problem),
@@ -212,11 +198,11 @@ impl Repl {
     fn sync(&mut self) {
         self.syncs += 1;
         let token = format!("chat-sync-{}", self.syncs);
-        if self.link.send(&Request::Ping { token: Some(token.clone()) }).is_err() {
+        if self.session.link.send(&Request::Ping { token: Some(token.clone()) }).is_err() {
             return;
         }
         let deadline = Instant::now() + SYNC_TIMEOUT;
-        while let Ok(pong) = self.pongs.recv_deadline(deadline) {
+        while let Ok(pong) = self.session.pongs.recv_deadline(deadline) {
             if pong == token {
                 return;
             }
@@ -226,8 +212,8 @@ impl Repl {
     /// Leaves: sends `quit` and waits (briefly) for the server to close, so
     /// the others see a proper leave with the reason.
     fn quit(self, reason: Option<String>) -> io::Result<()> {
-        if self.link.quit(reason) {
-            let _ = self.ended.recv_timeout(QUIT_GRACE);
+        if self.session.link.quit(reason) {
+            let _ = self.session.ended.recv_timeout(QUIT_GRACE);
         }
         Ok(())
     }

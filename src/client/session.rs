@@ -9,12 +9,13 @@
 //! [`Ending`]) and wakes it.
 
 use std::collections::{HashSet, VecDeque};
+use std::io;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::connection::{self, describe, Events, Joined, Link, Refusal};
+use super::connection::{self, describe, Connection, Events, Joined, Link, Refusal};
 use super::editor::Waker;
 use super::reconnect::{jitter, Backoff};
 use super::render::Style;
@@ -35,14 +36,10 @@ pub enum Ending {
     Lost(String),
 }
 
-/// Everything the session thread needs.
-pub struct Session {
+/// What the session thread is given.
+pub struct Settings {
     /// The server's address, as given.
     pub addr: String,
-    /// The read side of the joined connection; replaced after a reconnect.
-    pub events: Events,
-    /// The write side, shared with the main thread; swapped on reconnect.
-    pub link: Arc<Link>,
     /// Kept up to date from the events.
     pub room: SharedRoom,
     /// Where events are printed.
@@ -51,42 +48,65 @@ pub struct Session {
     pub style: Style,
     /// Reconnect after a loss, or end the session.
     pub reconnect: bool,
-    /// The tokens of pongs, for the main thread's waits.
-    pub pongs: Sender<String>,
-    /// Disconnects when the main thread is done: stops waiting to reconnect.
-    pub stop: Receiver<()>,
-    /// Wakes the main thread out of the editor when the session ends.
+    /// Wakes the main thread out of the editor when the session is lost.
     pub waker: Option<Waker>,
 }
 
-/// Starts the session thread; it sends its [`Ending`] on `ended`.
-///
-/// `joined` is the handshake that opened the connection, shown first.
+/// The main thread's side of a running session.
+pub struct Handle {
+    /// The write side of the connection, swapped by the session on reconnect.
+    pub link: Arc<Link>,
+    /// The tokens of pongs, for the main thread's waits.
+    pub pongs: Receiver<String>,
+    /// The session's one [`Ending`].
+    pub ended: Receiver<Ending>,
+    /// Dropped with the handle, which tells the session to stop waiting to
+    /// reconnect.
+    _stop: Sender<()>,
+}
+
+/// Starts the session thread over a joined `connection`; `joined` is its
+/// handshake, shown first.
 ///
 /// # Errors
 /// If the thread cannot be started.
-pub fn spawn(
-    session: Session,
-    joined: Joined,
-    ended: Sender<Ending>,
-) -> std::io::Result<JoinHandle<()>> {
+pub fn spawn(settings: Settings, connection: Connection, joined: Joined) -> io::Result<Handle> {
+    let (stream, events) = connection.into_parts();
+    let link = Arc::new(Link::new(stream));
+    let (pongs_sender, pongs) = crossbeam_channel::bounded(16);
+    let (stop_sender, stop) = crossbeam_channel::bounded(0);
+    let (ended_sender, ended) = crossbeam_channel::bounded(1);
+    let mut running = Running {
+        settings,
+        events,
+        link: Arc::clone(&link),
+        pongs: pongs_sender,
+        stop,
+        seen: Seen::default(),
+    };
     thread::Builder::new().name("session".into()).spawn(move || {
-        let mut running = Running { session, seen: Seen::default() };
         running.show_joined(joined, false);
         let ending = running.run();
         // Only a loss comes unasked: after a quit, the main thread is already
         // waiting for this ending, not sitting in the editor.
         let lost = matches!(ending, Ending::Lost(_));
-        let _ = ended.send(ending);
-        if let (true, Some(waker)) = (lost, &running.session.waker) {
+        let _ = ended_sender.send(ending);
+        if let (true, Some(waker)) = (lost, &running.settings.waker) {
             waker.wake();
         }
-    })
+    })?;
+    Ok(Handle { link, pongs, ended, _stop: stop_sender })
 }
 
-/// A session at work.
+/// A session at work, on its thread.
 struct Running {
-    session: Session,
+    settings: Settings,
+    /// The read side of the connection; replaced after a reconnect.
+    events: Events,
+    link: Arc<Link>,
+    pongs: Sender<String>,
+    /// Disconnects when the main thread is done.
+    stop: Receiver<()>,
     seen: Seen,
 }
 
@@ -94,16 +114,16 @@ impl Running {
     fn run(&mut self) -> Ending {
         loop {
             let why = self.read_until_closed();
-            let session = &self.session;
-            if session.link.is_quitting() {
+            if self.link.is_quitting() {
                 return Ending::Quit;
             }
-            session.link.detach();
-            if !session.reconnect {
-                return Ending::Lost(format!("lost the connection to {}: {why}", session.addr));
+            self.link.detach();
+            if !self.settings.reconnect {
+                let addr = &self.settings.addr;
+                return Ending::Lost(format!("lost the connection to {addr}: {why}"));
             }
             match self.rejoin(&why) {
-                Some(events) => self.session.events = events,
+                Some(events) => self.events = events,
                 None => return Ending::Quit,
             }
         }
@@ -113,10 +133,10 @@ impl Running {
     fn read_until_closed(&mut self) -> String {
         let mut bye = None;
         loop {
-            match self.session.events.next_event() {
+            match self.events.next_event() {
                 Ok(Some(Event::Bye { reason })) => bye = Some(reason),
                 Ok(Some(Event::Pong { token: Some(token) })) => {
-                    let _ = self.session.pongs.try_send(token);
+                    let _ = self.pongs.try_send(token);
                 }
                 Ok(Some(event)) => self.show(&event),
                 Ok(None) => {
@@ -127,49 +147,58 @@ impl Running {
         }
     }
 
+    /// Prints one event (as seen before it changes the room) and follows it.
     fn show(&mut self, event: &Event) {
         if let Event::Msg(message) = event {
             self.seen.insert(message);
         }
-        let mut room = room::lock(&self.session.room);
-        let lines = self.session.style.event(event, room.me());
+        let mut room = room::lock(&self.settings.room);
+        let lines = self.settings.style.event(event, room.me());
         room.apply(event);
         drop(room);
-        self.session.screen.lines(lines);
+        self.settings.screen.lines(lines);
     }
 
-    /// Shows a fresh join: the welcome (or, after a reconnect, a short notice),
-    /// the replayed history framed as such, then what happened meanwhile.
+    /// Shows a fresh join: the welcome (after a reconnect, a short notice
+    /// instead), the replayed history framed as such (after a reconnect, only
+    /// what was missed), then what happened during the handshake.
     fn show_joined(&mut self, joined: Joined, rejoined: bool) {
-        let style = self.session.style;
-        let history: Vec<ChatMessage> = if rejoined {
-            joined.history.into_iter().filter(|m| !self.seen.contains(m)).collect()
-        } else {
-            joined.history
-        };
         if rejoined {
-            let mut room = room::lock(&self.session.room);
+            let mut room = room::lock(&self.settings.room);
             room.apply(&joined.welcome);
-            let here = room.users().join(", ");
-            let notice =
-                format!("Reconnected to {} as {}. Here now: {here}", self.session.addr, room.me());
+            let (addr, me, here) = (&self.settings.addr, room.me(), room.users().join(", "));
+            let notice = self
+                .settings
+                .style
+                .notice(&format!("Reconnected to {addr} as {me}. Here now: {here}"));
             drop(room);
-            self.session.screen.line(style.notice(&notice));
+            self.settings.screen.line(notice);
         } else {
             self.show(&joined.welcome);
         }
-        if !history.is_empty() {
-            let me = room::lock(&self.session.room).me().to_owned();
-            self.session.screen.line(style.history_start(history.len(), rejoined));
-            for message in &history {
-                self.seen.insert(message);
-                self.session.screen.line(style.message(message, &me));
-            }
-            self.session.screen.line(style.history_end());
-        }
+        let seen = &self.seen;
+        let history: Vec<ChatMessage> =
+            joined.history.into_iter().filter(|m| !(rejoined && seen.contains(m))).collect();
+        self.show_history(&history, rejoined);
         for event in &joined.live {
             self.show(event);
         }
+    }
+
+    /// Replayed messages, between a header and a footer.
+    fn show_history(&mut self, history: &[ChatMessage], missed: bool) {
+        if history.is_empty() {
+            return;
+        }
+        let style = self.settings.style;
+        let me = room::lock(&self.settings.room).me().to_owned();
+        let mut lines = vec![style.history_start(history.len(), missed)];
+        for message in history {
+            self.seen.insert(message);
+            lines.push(style.message(message, &me));
+        }
+        lines.push(style.history_end());
+        self.settings.screen.lines(lines);
     }
 
     /// Tries to get back in until it works or the client exits. Typing goes
@@ -182,26 +211,33 @@ impl Running {
             let delay = backoff.next_delay(jitter());
             let seconds = delay.as_secs_f64().ceil();
             let next = format!("{notice} Reconnecting in {seconds} s (Ctrl-D quits).");
-            self.session.screen.line(self.session.style.notice(&next));
-            match self.session.stop.recv_timeout(delay) {
+            self.settings.screen.line(self.settings.style.notice(&next));
+            match self.stop.recv_timeout(delay) {
                 Err(RecvTimeoutError::Timeout) => {}
                 Ok(()) | Err(RecvTimeoutError::Disconnected) => return None,
             }
-            let nick = room::lock(&self.session.room).me().to_owned();
-            notice = match connection::open(&self.session.addr) {
-                Err(unreachable) => format!("Cannot reconnect: {}.", unreachable.cause()),
-                Ok(mut connection) => match connection.hello(&nick) {
-                    Ok(Ok(joined)) => {
-                        let (stream, events) = connection.into_parts();
-                        self.session.link.attach(stream);
-                        self.show_joined(joined, true);
-                        return Some(events);
-                    }
-                    Ok(Err(refusal)) => refused(&nick, &refusal),
-                    Err(err) => format!("Cannot rejoin: {err}."),
-                },
+            notice = match self.try_rejoin() {
+                Ok(events) => return Some(events),
+                Err(why) => why,
             };
         }
+    }
+
+    /// One attempt: connect, hello with our nick, and on success take the
+    /// new connection into use; otherwise, what went wrong.
+    fn try_rejoin(&mut self) -> Result<Events, String> {
+        let nick = room::lock(&self.settings.room).me().to_owned();
+        let mut connection = connection::open(&self.settings.addr)
+            .map_err(|unreachable| format!("Cannot reconnect: {}.", unreachable.cause()))?;
+        let joined = match connection.hello(&nick) {
+            Ok(Ok(joined)) => joined,
+            Ok(Err(refusal)) => return Err(refused(&nick, &refusal)),
+            Err(err) => return Err(format!("Cannot rejoin: {err}.")),
+        };
+        let (stream, events) = connection.into_parts();
+        self.link.attach(stream);
+        self.show_joined(joined, true);
+        Ok(events)
     }
 }
 
