@@ -86,22 +86,7 @@ impl Input {
     pub fn read(&mut self, prompt: &str, ended: &Receiver<Ending>) -> io::Result<Typed> {
         match self {
             Input::Editor { editor, gate, noticed } => {
-                let typed = match ended.try_recv() {
-                    Ok(ending) => Typed::Ended(ending),
-                    Err(_) => match editor::read_line(editor, prompt, gate) {
-                        Ok(line) => Typed::Line(line),
-                        Err(ReadlineError::Interrupted) => match ended.try_recv() {
-                            Ok(ending) => Typed::Ended(ending),
-                            Err(_) => Typed::Quit,
-                        },
-                        Err(ReadlineError::Eof) => Typed::Quit,
-                        Err(err) => {
-                            return Err(io::Error::other(format!(
-                                "cannot read the terminal: {err}"
-                            )))
-                        }
-                    },
-                };
+                let typed = read_editor(editor, prompt, gate, ended)?;
                 if let Typed::Ended(_) = typed {
                     noticed.take();
                 }
@@ -119,6 +104,25 @@ impl Input {
                 },
             }),
         }
+    }
+}
+
+/// A line from the editor. `ended` is checked first, and again after an
+/// interrupt, which may be the session's wake-up call rather than Ctrl-C.
+fn read_editor(
+    editor: &mut LineEditor,
+    prompt: &str,
+    gate: &Gate,
+    ended: &Receiver<Ending>,
+) -> io::Result<Typed> {
+    if let Ok(ending) = ended.try_recv() {
+        return Ok(Typed::Ended(ending));
+    }
+    match editor::read_line(editor, prompt, gate) {
+        Ok(line) => Ok(Typed::Line(line)),
+        Err(ReadlineError::Interrupted) => Ok(ended.try_recv().map_or(Typed::Quit, Typed::Ended)),
+        Err(ReadlineError::Eof) => Ok(Typed::Quit),
+        Err(err) => Err(io::Error::other(format!("cannot read the terminal: {err}"))),
     }
 }
 
