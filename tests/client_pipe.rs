@@ -37,8 +37,11 @@ fn finish(child: Child) -> Output {
 fn run_with_input(command: Command, input: &str) -> Output {
     let mut child = spawn_piped(command);
     let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin.write_all(input.as_bytes()).expect("write stdin");
-    drop(stdin);
+    // A client that fails early exits without reading its input.
+    match stdin.write_all(input.as_bytes()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => panic!("write stdin: {err}"),
+        _ => drop(stdin),
+    }
     finish(child)
 }
 
@@ -80,6 +83,23 @@ fn piped_lines_are_all_delivered_then_it_quits_cleanly() {
     let leave = bob.expect_type("leave");
     assert_eq!(leave["nick"], "ci");
     assert_eq!(leave["reason"], "quit");
+}
+
+/// A server with flood control paces a script's lines; the client waits
+/// for every one of them instead of giving up, and still exits 0.
+#[test]
+fn a_paced_server_still_gets_every_line() {
+    let server = TestServer::start(&["--rate", "50", "--burst", "5"]);
+    let mut bob = server.join("bob");
+    let lines: Vec<String> = (0..60).map(|i| format!("paced {i}")).collect();
+    let started = std::time::Instant::now();
+    let output =
+        run_with_input(client(&[&server.addr.to_string(), "--nick", "ci"]), &lines.join("\n"));
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "the server did pace it");
+    let expected: Vec<(String, String)> =
+        lines.iter().map(|l| ("ci".to_owned(), l.clone())).collect();
+    assert_eq!(messages(&mut bob, lines.len()), expected);
 }
 
 /// A last line without a newline is sent too; `CHAT_ADDR` and `CHAT_NICK`

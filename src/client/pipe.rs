@@ -5,10 +5,11 @@
 //! input a `ping` goes out; the server answers in order, so its `pong` proves
 //! every line was handled. Then the client quits and exits 0.
 //!
-//! Nothing is printed but problems, on stderr. A line the server refused (too
-//! long, sent too fast) makes the exit status 1, and so does losing the
-//! connection: piped mode never reconnects, because a script must learn that
-//! its lines may not have arrived.
+//! Nothing is printed but problems, on stderr. A server with flood control
+//! takes a long input at its own pace, and the client waits for it. A line the
+//! server refused (too long, for instance) makes the exit status 1, and so
+//! does losing the connection: piped mode never reconnects, because a script
+//! must learn that its lines may not have arrived.
 
 use std::io::{self, Write};
 use std::net::TcpStream;
@@ -47,6 +48,10 @@ pub fn run(config: &Config) -> io::Result<()> {
         return Err(io::Error::other(message));
     }
     let (stream, events) = connection.into_parts();
+    // The server's flood control may pace a long input for as long as it
+    // takes, so a write may wait that long too; a server that is gone for
+    // good is still noticed (TCP keepalive, or its closing).
+    stream.set_write_timeout(None)?;
     let mut delivery = Delivery {
         addr: &config.addr,
         stream,
