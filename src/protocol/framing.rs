@@ -180,3 +180,59 @@ mod tests {
         assert_eq!(lines(&data, 100, 4096), vec![Line::TooLong]);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    //! The memory bound, which only the reader's insides can show: however the
+    //! input is chopped, it never holds more than `max + 1 + READ_CHUNK` bytes.
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// Hands out `data` in chunks of the given sizes, in turn.
+    struct Chunks {
+        data: Vec<u8>,
+        sizes: Vec<usize>,
+        turn: usize,
+    }
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.turn += 1;
+            let n = self.sizes[self.turn % self.sizes.len()].min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data.drain(..n);
+            Ok(n)
+        }
+    }
+
+    proptest! {
+        /// Lines short and long (up to twice a chunk), newline-terminated.
+        #[test]
+        fn never_buffers_more_than_the_limit_plus_one_read(
+            lines in vec((0usize..2 * READ_CHUNK, any::<bool>()), 1..10),
+            max in prop_oneof![0usize..16, 100usize..200, Just(READ_CHUNK)],
+            sizes in vec(1usize..3 * READ_CHUNK, 1..6),
+        ) {
+            let data: Vec<u8> = lines
+                .iter()
+                .flat_map(|&(len, crlf)| {
+                    let ending: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+                    std::iter::repeat_n(b'x', len).chain(ending.iter().copied())
+                })
+                .collect();
+            let bound = max + 1 + READ_CHUNK;
+            let mut reader = LineReader::new(Chunks { data, sizes, turn: 0 }, max);
+            let mut count = 0;
+            while let Some(line) = reader.next_line().unwrap() {
+                prop_assert!(reader.pending.len() <= bound, "{} > {bound}", reader.pending.len());
+                prop_assert!(reader.pending.capacity() <= 2 * bound);
+                let (len, _) = lines[count];
+                let expected = if len > max { Line::TooLong } else { Line::Complete(vec![b'x'; len]) };
+                prop_assert_eq!(line, expected);
+                count += 1;
+            }
+            prop_assert_eq!(count, lines.len());
+        }
+    }
+}

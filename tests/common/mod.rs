@@ -284,3 +284,31 @@ impl Conn {
         let _ = self.stream.shutdown(Shutdown::Write);
     }
 }
+
+impl Conn {
+    /// Wraps a stream the test set up itself (e.g. with a tiny receive buffer).
+    pub fn from_stream(stream: TcpStream) -> Conn {
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        Conn { stream, reader }
+    }
+}
+
+/// Polls `condition` every few milliseconds until it holds; panics with
+/// `what` (and the last `describe()` of the state) after `within`.
+pub fn eventually(
+    within: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> bool,
+    describe: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}: {}",
+            describe()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
