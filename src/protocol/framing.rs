@@ -79,6 +79,10 @@ impl<R: Read> LineReader<R> {
                 let end = self.scanned + offset;
                 let mut line: Vec<u8> = self.pending.drain(..=end).collect();
                 self.scanned = 0;
+                if self.pending.is_empty() {
+                    // Between lines an idle connection holds no buffer at all.
+                    self.pending = Vec::new();
+                }
                 line.pop(); // the '\n'
                 if line.last() == Some(&b'\r') {
                     line.pop();
@@ -99,15 +103,14 @@ impl<R: Read> LineReader<R> {
     }
 
     fn take_last_line(&mut self) -> Option<Line> {
-        if std::mem::take(&mut self.discarding) {
-            self.pending.clear();
-            return Some(Line::TooLong);
-        }
-        if self.pending.is_empty() {
-            return None;
-        }
         self.scanned = 0;
         let line = std::mem::take(&mut self.pending);
+        if std::mem::take(&mut self.discarding) {
+            return Some(Line::TooLong);
+        }
+        if line.is_empty() {
+            return None;
+        }
         Some(if line.len() > self.max { Line::TooLong } else { Line::Complete(line) })
     }
 }

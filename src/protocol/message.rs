@@ -160,10 +160,19 @@ pub fn decode_event(line: &[u8]) -> Result<Event, String> {
     decode(line)
 }
 
+/// How deep arrays and objects may nest in one line. The contract needs two
+/// levels and leaves room for extensions in unknown fields; the limit keeps the
+/// parser's recursion (and so the stack a connection thread needs) small and
+/// the same in every build.
+pub const MAX_NESTING: usize = 32;
+
 fn decode<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<T, String> {
     let text = std::str::from_utf8(line).map_err(|_| "the line is not valid UTF-8".to_owned())?;
     if !text.trim_start().starts_with('{') {
         return Err("each line must be one JSON object".to_owned());
+    }
+    if nesting(text) > MAX_NESTING {
+        return Err(format!("the JSON nests deeper than {MAX_NESTING} levels"));
     }
     serde_json::from_str(text).map_err(|err| match err.classify() {
         serde_json::error::Category::Data => format!("the request is not understood ({err})"),
@@ -171,9 +180,44 @@ fn decode<T: serde::de::DeserializeOwned>(line: &[u8]) -> Result<T, String> {
     })
 }
 
+/// The deepest nesting of arrays and objects in `json`, brackets inside
+/// strings not counted. Run before parsing, so it must not trust the input to
+/// be valid JSON: it only ever counts.
+fn nesting(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for byte in json.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            (false, _, _) => {}
+        }
+    }
+    deepest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_counts_brackets_outside_strings_only() {
+        assert_eq!(nesting(r#"{"type":"who"}"#), 1);
+        assert_eq!(nesting(r#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(nesting(r#"{"text":"[[[{{{\"[[["}"#), 1);
+        assert_eq!(nesting("{{{{"), 4, "unclosed brackets count too");
+        let deep = format!("{{\"type\":\"who\",\"x\":{}{}}}", "[".repeat(32), "]".repeat(32));
+        assert!(req(&deep).unwrap_err().contains("deeper than 32"));
+        let fine = format!("{{\"type\":\"who\",\"x\":{}{}}}", "[".repeat(31), "]".repeat(31));
+        assert_eq!(req(&fine), Ok(Request::Who {}));
+    }
 
     fn req(line: &str) -> Result<Request, String> {
         decode_request(line.as_bytes())
