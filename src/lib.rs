@@ -10,6 +10,7 @@
 //! Dependencies point one way: `server` and `client` use `protocol`, never each
 //! other.
 
+pub mod bench;
 pub mod client;
 pub mod protocol;
 pub mod server;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::builder::{FalseyValueParser, TypedValueParser as _};
 use clap::{Args, Parser, Subcommand};
 
+use chat::bench::{Burst, Idle, Paced, Scenario, Target};
 use chat::protocol::text::nick_problem;
 use chat::protocol::{DEFAULT_ADDR, DEFAULT_MAX_LINE};
 use chat::server::{Config, Server};
@@ -29,6 +30,9 @@ enum Command {
     /// Join a chat server: interactive on a terminal; with stdin piped, send each line and exit.
     #[command(after_help = CONNECT_KEYS)]
     Connect(ConnectArgs),
+    /// Load-test a chat server with many JSON clients and report figures.
+    #[command(after_help = BENCH_NOTE)]
+    Bench(BenchArgs),
 }
 
 /// Shown below `chat connect --help`.
@@ -39,6 +43,16 @@ Keys: Tab completes nicks and commands, Up/Down recall earlier lines,
 Colours are off when NO_COLOR is set or stdout is not a terminal.
 Exit status: 0 after a normal quit, 1 when the server cannot be reached (or is
 lost with --no-reconnect, or refuses piped lines), 2 on usage errors.";
+
+/// Shown below `chat bench --help` and each scenario's help.
+const BENCH_NOTE: &str = "\
+Flood control must be off on the server under test (chat serve --rate 0), or
+the figures measure the flood control; --spawn starts its own server with it off.
+Each scenario prints a table; with --json, stdout gets one JSON line of figures
+and the table goes to stderr. A live status line is shown on stderr when it is a
+terminal. Exit status: 0 when all is well, 1 on loss, disagreeing orders, a
+timeout or an unreachable server (after printing what was measured), 2 on usage
+errors.";
 
 #[derive(Debug, Args)]
 struct ServeArgs {
@@ -104,11 +118,124 @@ struct ConnectArgs {
     bell: bool,
 }
 
+#[derive(Debug, Args)]
+struct BenchArgs {
+    #[command(subcommand)]
+    scenario: BenchScenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchScenario {
+    /// N clients join, S of them send K messages each as fast as the server takes them, and
+    /// every client reads everything: deliveries per second, loss, one order for all.
+    #[command(after_help = BENCH_NOTE)]
+    Fanout {
+        #[command(flatten)]
+        burst: BurstArgs,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
+    /// N clients, an aggregate rate of messages spread over the senders for a while: the
+    /// end-to-end latency of every delivery (p50, p90, p99, p99.9, max).
+    #[command(after_help = BENCH_NOTE)]
+    Latency {
+        #[command(flatten)]
+        crowd: CrowdArgs,
+        /// Messages per second, all senders together.
+        #[arg(long, default_value_t = 10_000.0, value_name = "MSGS_PER_SEC",
+              value_parser = parse_positive)]
+        rate: f64,
+        /// Seconds to send for.
+        #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = parse_positive)]
+        duration: f64,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
+    /// C joined connections that do nothing: server memory per connection, threads and
+    /// descriptors (from /proc, when the server's pid is known).
+    #[command(after_help = BENCH_NOTE)]
+    Idle {
+        /// Connections to join and hold.
+        #[arg(long, default_value_t = 1000, value_name = "C",
+              value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+        connections: usize,
+        /// Seconds to hold them once joined, before checking they are all still there.
+        #[arg(long, default_value_t = 1.0, value_name = "SECS", value_parser = parse_seconds)]
+        hold: f64,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
+    /// The fanout twice, without and with one more client that joins and never reads: what
+    /// it costs the others, and how soon the server drops it as too slow.
+    #[command(after_help = BENCH_NOTE)]
+    Stall {
+        #[command(flatten)]
+        burst: BurstArgs,
+        #[command(flatten)]
+        common: BenchCommon,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CrowdArgs {
+    /// Clients that join (and read everything).
+    #[arg(long, default_value_t = 200, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    clients: usize,
+    /// How many of the clients send [default: all of them].
+    #[arg(long, value_name = "S",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000).map(|v| v as usize))]
+    senders: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct BurstArgs {
+    #[command(flatten)]
+    crowd: CrowdArgs,
+    /// Messages each sender sends.
+    #[arg(long, default_value_t = 100, value_name = "K",
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    messages: u64,
+}
+
+#[derive(Debug, Args)]
+struct BenchCommon {
+    /// The server to measure, HOST:PORT [default: 127.0.0.1:5000]. Its flood control must be
+    /// off (chat serve --rate 0).
+    #[arg(value_name = "ADDR", conflicts_with = "spawn")]
+    addr: Option<String>,
+    /// Start a server of our own (this program's chat serve, flood control off) on a free port
+    /// and measure that.
+    #[arg(long)]
+    spawn: bool,
+    /// With --spawn: the server's --send-queue, the bytes it holds for one slow client.
+    #[arg(long, value_name = "BYTES", requires = "spawn",
+          value_parser = clap::value_parser!(u32).range(4096..).map(|v| v as usize))]
+    send_queue: Option<usize>,
+    /// The server's process id, to read its memory, threads and CPU from /proc (--spawn knows it).
+    #[arg(long, value_name = "PID", conflicts_with = "spawn")]
+    server_pid: Option<u32>,
+    /// Worker threads driving the clients [default: one per core].
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1024).map(|v| v as usize))]
+    threads: Option<usize>,
+    /// Seconds the whole scenario may take; then it stops and reports what arrived, as a failure.
+    #[arg(long, default_value_t = 60.0, value_name = "SECS", value_parser = parse_seconds)]
+    timeout: f64,
+    /// Bytes of text per message, padded; never less than the stamp the bench needs (~30).
+    #[arg(long, default_value_t = 32, value_name = "BYTES")]
+    size: usize,
+    /// Print one JSON line of figures on stdout (the table goes to stderr instead).
+    #[arg(long)]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Connect(args) => connect(args),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -152,6 +279,87 @@ fn connect(args: ConnectArgs) -> Result<(), String> {
         bell: args.bell,
     };
     chat::client::run(&config).map_err(|err| err.to_string())
+}
+
+fn bench(args: BenchArgs) -> Result<(), String> {
+    let name = args.scenario.name();
+    let (scenario, common) = match args.scenario {
+        BenchScenario::Fanout { burst, common } => (Scenario::Fanout(burst.into()), common),
+        BenchScenario::Stall { burst, common } => (Scenario::Stall(burst.into()), common),
+        BenchScenario::Latency { crowd, rate, duration, common } => {
+            let paced = Paced {
+                clients: crowd.clients,
+                senders: crowd.senders.unwrap_or(crowd.clients),
+                rate,
+                duration: Duration::from_secs_f64(duration),
+            };
+            (Scenario::Latency(paced), common)
+        }
+        BenchScenario::Idle { connections, hold, common } => {
+            (Scenario::Idle(Idle { connections, hold: Duration::from_secs_f64(hold) }), common)
+        }
+    };
+    let target = match (common.spawn, common.addr) {
+        (true, _) => Target::Spawn { send_queue: common.send_queue },
+        (false, addr) => Target::Running {
+            addr: addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
+            pid: common.server_pid,
+        },
+    };
+    let threads = common
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, std::num::NonZero::get));
+    let config = chat::bench::Config {
+        target,
+        threads,
+        timeout: Duration::from_secs_f64(common.timeout),
+        size: common.size,
+        json: common.json,
+        scenario,
+    };
+    if let Err(problem) = config.check() {
+        usage_error(&["bench", name], problem);
+    }
+    chat::bench::run(&config)
+}
+
+impl BenchScenario {
+    /// The subcommand's name, for usage errors.
+    fn name(&self) -> &'static str {
+        match self {
+            BenchScenario::Fanout { .. } => "fanout",
+            BenchScenario::Latency { .. } => "latency",
+            BenchScenario::Idle { .. } => "idle",
+            BenchScenario::Stall { .. } => "stall",
+        }
+    }
+}
+
+impl From<BurstArgs> for Burst {
+    fn from(args: BurstArgs) -> Burst {
+        let clients = args.crowd.clients;
+        let senders = args.crowd.senders.unwrap_or(clients);
+        Burst { clients, senders, messages: args.messages }
+    }
+}
+
+/// Exits with a usage error (status 2) against the subcommand at `path`.
+fn usage_error(path: &[&str], problem: String) -> ! {
+    use clap::CommandFactory as _;
+    let mut cli = Cli::command();
+    cli.build(); // gives subcommands their full names for the usage line
+    let command = path.iter().fold(&mut cli, |command, name| {
+        command.find_subcommand_mut(name).expect("the path names subcommands")
+    });
+    command.error(clap::error::ErrorKind::ArgumentConflict, problem).exit()
+}
+
+/// A rate or a number of seconds: more than 0, at most a billion.
+fn parse_positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value > 0.0 && value <= 1e9 => Ok(value),
+        _ => Err(format!("expected a number from 0 (not included) to 1e9, got {text:?}")),
+    }
 }
 
 /// A non-negative number of seconds (or lines per second), at most a day.
