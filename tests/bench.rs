@@ -78,6 +78,7 @@ fn fanout_delivers_everything_to_everyone_in_one_order() {
     assert_eq!((&run["senders"], &run["messages"]), (&Value::from(20), &Value::from(20)));
     assert_all_delivered(&run, 20, 400);
     assert!(run["server_pid"].is_u64() && run["cpu"]["server_s"].is_number(), "{run}");
+    assert!(number(&run["server_peak_rss_kib"]) > 0.0, "{run}");
 }
 
 #[test]
@@ -119,6 +120,9 @@ fn stall_compares_both_runs_and_sees_the_stalled_client_dropped() {
     assert_all_delivered(&run["without"], 10, 4000);
     assert_all_delivered(&run["with"], 10, 4000);
     assert_eq!(run["stalled_dropped"], true, "{run}");
+    for half in ["without", "with"] {
+        assert!(number(&run[half]["server_peak_rss_kib"]) > 0.0, "{run}");
+    }
     assert!(number(&run["dropped_after_ms"]) >= 0.0, "{run}");
     assert!(number(&run["throughput_ratio"]) > 0.0 && number(&run["p99_ratio"]) > 0.0, "{run}");
 }

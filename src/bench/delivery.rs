@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::engine::{Halt, Load};
-use super::procfs::{Cpu, CpuMeter};
+use super::procfs::{Cpu, CpuMeter, PeakRss};
 use super::report::{grouped, millis, Percentiles, Table};
 use super::tally::Tally;
 use super::Bench;
@@ -50,6 +50,9 @@ pub struct Deliveries {
     pub max_send_lag_ms: f64,
     /// CPU over the send phase.
     pub cpu: Cpu,
+    /// The server's highest resident memory during the send phase, in KiB,
+    /// when its pid is known.
+    pub server_peak_rss_kib: Option<u64>,
     /// The run hit the timeout; the figures are what arrived until then.
     pub timed_out: bool,
     /// When the watched client was seen dropped, after the first send.
@@ -75,8 +78,10 @@ pub fn measure(
 ) -> Result<Deliveries, String> {
     let (mut engine, join) = bench.start_run(tag, clients, load, watch)?;
     let meter = CpuMeter::start(bench.pid);
+    let peak = bench.pid.and_then(PeakRss::start);
     let sent = engine.send(&mut bench.progress, bench.deadline);
     let cpu = meter.read();
+    let server_peak_rss_kib = peak.and_then(PeakRss::stop);
     let timed_out = match sent {
         Ok(()) => false,
         Err(Halt::TimedOut) => true,
@@ -87,6 +92,7 @@ pub fn measure(
     let tally = engine.finish();
     let mut deliveries = Deliveries::count(clients, load, &tally, start_ns, cpu);
     deliveries.join_s = join.as_secs_f64();
+    deliveries.server_peak_rss_kib = server_peak_rss_kib;
     deliveries.timed_out = timed_out;
     deliveries.dropped_after =
         (dropped_ns != 0).then(|| Duration::from_nanos(dropped_ns.saturating_sub(start_ns)));
@@ -121,6 +127,7 @@ impl Deliveries {
             latency_ms: Percentiles::of(&tally.latency),
             max_send_lag_ms: tally.max_lag_ns as f64 / 1e6,
             cpu,
+            server_peak_rss_kib: None,
             timed_out: false,
             dropped_after: None,
             problem: None,
@@ -192,6 +199,9 @@ impl Deliveries {
             table.row(["trouble", &trouble]);
         }
         table.row(["cpu", &self.cpu.describe()]);
+        if let Some(kib) = self.server_peak_rss_kib {
+            table.row(["server rss", &format!("{} KiB at the most while sending", grouped(kib))]);
+        }
         table
     }
 

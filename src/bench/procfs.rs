@@ -4,6 +4,8 @@
 
 use std::fs;
 use std::io;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -33,6 +35,42 @@ impl Footprint {
             })
         };
         read().map_err(|err| format!("cannot read the server's figures from /proc/{pid}: {err}"))
+    }
+}
+
+/// How often [`PeakRss`] looks at the server's memory.
+const RSS_SAMPLE: Duration = Duration::from_millis(20);
+
+/// The highest resident memory of a process while it is watched, sampled
+/// from a thread of its own (a slow client's queue fills and is freed within
+/// a run, so a reading at the end would miss it).
+#[derive(Debug)]
+pub struct PeakRss {
+    stop: Sender<()>,
+    thread: JoinHandle<u64>,
+}
+
+impl PeakRss {
+    /// Starts watching process `pid`; `None` if no thread can be had.
+    pub fn start(pid: u32) -> Option<PeakRss> {
+        let (stop, stopped) = mpsc::channel();
+        let watch = move || {
+            let mut peak = 0;
+            loop {
+                peak = peak.max(rss_kib(pid).unwrap_or(0));
+                if stopped.recv_timeout(RSS_SAMPLE) != Err(RecvTimeoutError::Timeout) {
+                    return peak;
+                }
+            }
+        };
+        let thread = thread::Builder::new().name("rss-sampler".into()).spawn(watch).ok()?;
+        Some(PeakRss { stop, thread })
+    }
+
+    /// Stops watching; the peak in KiB (`None` if it could not be read).
+    pub fn stop(self) -> Option<u64> {
+        let _ = self.stop.send(());
+        self.thread.join().ok().filter(|&peak| peak > 0)
     }
 }
 
@@ -141,5 +179,8 @@ mod tests {
         assert!(cpu.wall_s >= 0.03 && cpu.bench_s > 0.0, "{cpu:?}");
         assert!(cpu.server_s.is_some());
         assert!(Footprint::of(u32::MAX).is_err());
+        let peak = PeakRss::start(me).expect("a sampler thread").stop();
+        assert!(peak.is_some_and(|kib| kib >= footprint.rss_kib / 2), "{peak:?}");
+        assert_eq!(PeakRss::start(u32::MAX).expect("a sampler thread").stop(), None);
     }
 }

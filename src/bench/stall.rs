@@ -170,6 +170,11 @@ impl Figures<'_> {
         table.row(["order", order(without), order(with), ""]);
         let wall = |run: &Deliveries| format!("{:.3} s", run.wall_s);
         table.row(["wall time".into(), wall(without), wall(with), String::new()]);
+        let rss = |run: &Deliveries| run.server_peak_rss_kib.map_or("-".into(), grouped);
+        let rss_ratio = without.server_peak_rss_kib.zip(with.server_peak_rss_kib);
+        let rss_ratio =
+            rss_ratio.map_or(String::new(), |(a, b)| format!("{:.3}", b as f64 / a as f64));
+        table.row(["server rss KiB".into(), rss(without), rss(with), rss_ratio]);
         let dropped = match self.dropped_after_ms {
             Some(ms) => format!("dropped as too slow {} ms after the first send", millis(ms)),
             None => "not dropped during the run (send more than the server's --send-queue holds)"
