@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{select_biased, Receiver, Sender};
 
 use super::log;
-use super::send_queue::{Frame, PushError, SendQueue};
+use super::send_queue::{Frame, Frames, PushError, SendQueue};
 use super::Config;
 use crate::protocol::message::encode;
 use crate::protocol::text::{nick_key, nick_problem};
@@ -111,6 +111,30 @@ struct Conn {
     mode: Option<Mode>,
     /// Set once the hello succeeded: the connection is then a room member.
     nick: Option<String>,
+    /// Frames for this client from the current round, handed to its queue in
+    /// one piece by [`Hub::flush`]: one wake-up of its writer per round, not
+    /// one per event.
+    staged: Frames,
+    staged_bytes: usize,
+}
+
+impl Conn {
+    /// Stages `frame`; false if it would not fit within the queue's bound.
+    fn stage(&mut self, frame: Frame) -> bool {
+        let bytes = self.staged_bytes + frame.len();
+        if !self.queue.has_room(bytes) {
+            return false;
+        }
+        self.staged_bytes = bytes;
+        self.staged.push(frame);
+        true
+    }
+
+    /// Hands the staged frames to the writer.
+    fn flush(&mut self) -> Result<(), PushError> {
+        let frames = std::mem::take(&mut self.staged);
+        self.queue.push(frames, std::mem::take(&mut self.staged_bytes))
+    }
 }
 
 /// The room and everything in it.
@@ -123,7 +147,15 @@ pub struct Hub {
     history: VecDeque<ChatMessage>,
     /// The id of the last message; strictly increasing.
     last_id: u64,
+    /// Connections with staged frames, in the order they got their first.
+    dirty: Vec<ConnId>,
 }
+
+/// How many commands one round handles at most before the staged output is
+/// handed to the writers. Rounds form by themselves under load (whatever is
+/// waiting is taken), which is what batches the writes; the cap bounds how
+/// long the first command of a round waits for its output to leave.
+const ROUND: usize = 128;
 
 /// Runs the hub until shutdown, then says goodbye to everyone.
 ///
@@ -140,6 +172,7 @@ pub fn run(
         members: BTreeMap::new(),
         history: VecDeque::new(),
         last_id: 0,
+        dirty: Vec::new(),
     };
     loop {
         select_biased! {
@@ -149,6 +182,10 @@ pub fn run(
                 Err(_) => break,
             },
         }
+        for command in commands.try_iter().take(ROUND - 1) {
+            hub.handle(command);
+        }
+        hub.flush();
     }
     hub.shut_down(&commands, &sessions_done);
 }
@@ -157,7 +194,15 @@ impl Hub {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Connect { id, peer, queue, socket } => {
-                let conn = Conn { peer, queue, socket, mode: None, nick: None };
+                let conn = Conn {
+                    peer,
+                    queue,
+                    socket,
+                    mode: None,
+                    nick: None,
+                    staged: Frames::new(),
+                    staged_bytes: 0,
+                };
                 self.conns.insert(id, conn);
             }
             Command::Mode { id, mode } => {
@@ -217,6 +262,7 @@ impl Hub {
         };
         let replay =
             self.history.iter().map(|m| Event::Msg(ChatMessage { history: true, ..m.clone() }));
+        let replay: Vec<Event> = replay.collect();
         let greeted =
             std::iter::once(welcome).chain(replay).all(|event| self.push(id, &event, &nick));
         if !greeted {
@@ -306,12 +352,13 @@ impl Hub {
     /// Drops a connection: it leaves the room (if it had joined) and its socket
     /// is shut so its threads wake and end.
     fn remove(&mut self, id: ConnId, reason: &str) {
-        let Some(conn) = self.conns.remove(&id) else { return };
+        let Some(mut conn) = self.conns.remove(&id) else { return };
         if reason == TOO_SLOW {
             // Its writer may be blocked on a full socket: this wakes it.
             let _ = conn.socket.shutdown(Direction::Both);
         } else {
-            // Its writer still sends what is queued (a `bye`), then closes.
+            // Its writer still sends what is staged and queued (a `bye`), then closes.
+            let _ = conn.flush();
             let _ = conn.socket.shutdown(Direction::Read);
         }
         match conn.nick {
@@ -333,17 +380,41 @@ impl Hub {
         }
     }
 
-    /// Pushes `event` to `id`; false if its queue is full (the caller drops it).
-    fn push(&self, id: ConnId, event: &Event, viewer: &str) -> bool {
+    /// Stages `event` for `id`; false if its queue is full (the caller drops it).
+    fn push(&mut self, id: ConnId, event: &Event, viewer: &str) -> bool {
         let Some(mode) = self.conns.get(&id).and_then(|conn| conn.mode) else { return true };
         self.push_frame(id, encode_for(mode, event, viewer))
     }
 
-    /// Pushes bytes to `id`; false only if its queue is full. A closed queue
-    /// is not an error here: its connection is already on its way out.
-    fn push_frame(&self, id: ConnId, frame: Frame) -> bool {
-        let Some(conn) = self.conns.get(&id) else { return true };
-        conn.queue.push(frame) != Err(PushError::Full)
+    /// Stages bytes for `id`; false only if its queue is full.
+    fn push_frame(&mut self, id: ConnId, frame: Frame) -> bool {
+        let Some(conn) = self.conns.get_mut(&id) else { return true };
+        let first = conn.staged.is_empty();
+        let staged = conn.stage(frame);
+        if staged && first {
+            self.dirty.push(id);
+        }
+        staged
+    }
+
+    /// Ends a round: hands every client its staged frames. Dropping a client
+    /// that overflowed stages its leave for the others, hence the loop.
+    fn flush(&mut self) {
+        while !self.dirty.is_empty() {
+            let mut too_slow = Vec::new();
+            for id in std::mem::take(&mut self.dirty) {
+                let full = self
+                    .conns
+                    .get_mut(&id)
+                    .is_some_and(|conn| conn.flush() == Err(PushError::Full));
+                if full {
+                    too_slow.push(id);
+                }
+            }
+            for id in too_slow {
+                self.remove(id, TOO_SLOW);
+            }
+        }
     }
 
     /// Sends `event` to every member; the bytes are encoded once per mode.
@@ -352,17 +423,16 @@ impl Hub {
     }
 
     fn broadcast_except(&mut self, except: ConnId, event: &Event) {
-        let mut frames = Frames::default();
+        let mut encoded = Encoded::default();
         let mut too_slow = Vec::new();
         for &id in self.members.values() {
-            let Some((conn, mode)) = self.conns.get(&id).and_then(|c| Some((c, c.mode?))) else {
-                continue;
-            };
-            if id == except {
-                continue;
-            }
-            if conn.queue.push(frames.get(mode, event)) == Err(PushError::Full) {
+            let Some(conn) = self.conns.get_mut(&id) else { continue };
+            let Some(mode) = conn.mode.filter(|_| id != except) else { continue };
+            let first = conn.staged.is_empty();
+            if !conn.stage(encoded.get(mode, event)) {
                 too_slow.push(id);
+            } else if first {
+                self.dirty.push(id);
             }
         }
         for id in too_slow {
@@ -385,7 +455,9 @@ impl Hub {
         let mut sockets = Vec::with_capacity(self.conns.len());
         for (_, conn) in self.conns.drain() {
             if let Some(mode) = conn.mode {
-                let _ = conn.queue.push(encode_for(mode, &bye, ""));
+                let bye = encode_for(mode, &bye, "");
+                let bytes = bye.len();
+                let _ = conn.queue.push(vec![bye], bytes);
             }
             let _ = conn.socket.shutdown(Direction::Read);
             sockets.push(conn.socket);
@@ -413,12 +485,12 @@ impl Hub {
 
 /// An event encoded lazily, at most once per mode, for a broadcast.
 #[derive(Default)]
-struct Frames {
+struct Encoded {
     json: Option<Frame>,
     plain: Option<Frame>,
 }
 
-impl Frames {
+impl Encoded {
     fn get(&mut self, mode: Mode, event: &Event) -> Frame {
         let slot = match mode {
             Mode::Json => &mut self.json,

@@ -18,6 +18,9 @@ use crossbeam_channel::{Receiver, Sender, TryRecvError};
 /// One encoded line (or several), shared by every recipient of an event.
 pub type Frame = Arc<[u8]>;
 
+/// What one push carries: every frame the hub had for the client in one round.
+pub type Frames = Vec<Frame>;
+
 /// The most frames handed to one `writev` call (Linux allows 1024 buffers).
 const MAX_BATCH_FRAMES: usize = 512;
 /// The most bytes gathered for one write; large enough to amortise the syscall.
@@ -38,7 +41,7 @@ pub fn send_queue(limit: usize) -> (SendQueue, QueueReceiver) {
 /// When every clone is dropped the writer finishes what is queued and closes.
 #[derive(Clone)]
 pub struct SendQueue {
-    frames: Sender<Frame>,
+    frames: Sender<Frames>,
     queued: Arc<AtomicUsize>,
     limit: usize,
 }
@@ -53,28 +56,27 @@ pub enum PushError {
 }
 
 impl SendQueue {
-    /// Queues `frame` without ever blocking.
-    pub fn push(&self, frame: Frame) -> Result<(), PushError> {
-        let size = frame.len();
-        if self.queued.fetch_add(size, Ordering::AcqRel) + size > self.limit {
-            self.queued.fetch_sub(size, Ordering::AcqRel);
+    /// Queues `frames` (together `bytes` long) without ever blocking.
+    pub fn push(&self, frames: Frames, bytes: usize) -> Result<(), PushError> {
+        if self.queued.fetch_add(bytes, Ordering::AcqRel) + bytes > self.limit {
+            self.queued.fetch_sub(bytes, Ordering::AcqRel);
             return Err(PushError::Full);
         }
-        self.frames.send(frame).map_err(|_| {
-            self.queued.fetch_sub(size, Ordering::AcqRel);
+        self.frames.send(frames).map_err(|_| {
+            self.queued.fetch_sub(bytes, Ordering::AcqRel);
             PushError::Closed
         })
     }
 
-    /// Bytes held for this client right now.
-    pub fn queued_bytes(&self) -> usize {
-        self.queued.load(Ordering::Acquire)
+    /// Whether `bytes` more would still fit within the bound.
+    pub fn has_room(&self, bytes: usize) -> bool {
+        self.queued.load(Ordering::Acquire) + bytes <= self.limit
     }
 }
 
 /// The popping end, owned by the connection's writer.
 pub struct QueueReceiver {
-    frames: Receiver<Frame>,
+    frames: Receiver<Frames>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -83,18 +85,16 @@ impl QueueReceiver {
     /// waiting (up to a batch), so a busy client gets few large writes.
     ///
     /// Returns false once the queue is closed and empty.
-    pub fn next_batch(&self, batch: &mut Vec<Frame>) -> bool {
+    pub fn next_batch(&self, batch: &mut Frames) -> bool {
         let Ok(first) = self.frames.recv() else {
             return false;
         };
-        let mut bytes = first.len();
-        batch.push(first);
-        while batch.len() < MAX_BATCH_FRAMES && bytes < MAX_BATCH_BYTES {
+        batch.extend(first);
+        while batch.len() < MAX_BATCH_FRAMES
+            && batch.iter().map(|f| f.len()).sum::<usize>() < MAX_BATCH_BYTES
+        {
             match self.frames.try_recv() {
-                Ok(frame) => {
-                    bytes += frame.len();
-                    batch.push(frame);
-                }
+                Ok(frames) => batch.extend(frames),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
@@ -107,32 +107,37 @@ impl QueueReceiver {
     }
 }
 
+/// The bytes in `frames`.
+pub fn size_of_frames(frames: &[Frame]) -> usize {
+    frames.iter().map(|frame| frame.len()).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn frame(n: usize) -> Frame {
-        vec![b'x'; n].into()
+    fn frame(n: usize) -> Frames {
+        vec![vec![b'x'; n].into()]
     }
 
     #[test]
     fn push_fails_past_the_byte_bound_and_recovers_after_release() {
         let (queue, receiver) = send_queue(10);
-        assert_eq!(queue.push(frame(6)), Ok(()));
-        assert_eq!(queue.push(frame(5)), Err(PushError::Full));
-        assert_eq!(queue.push(frame(4)), Ok(()));
-        assert_eq!(queue.queued_bytes(), 10);
+        assert_eq!(queue.push(frame(6), 6), Ok(()));
+        assert_eq!(queue.push(frame(5), 5), Err(PushError::Full));
+        assert_eq!(queue.push(frame(4), 4), Ok(()));
+        assert!(!queue.has_room(1));
         let mut batch = Vec::new();
         assert!(receiver.next_batch(&mut batch));
         assert_eq!(batch.len(), 2, "everything waiting comes in one batch");
         receiver.release(10);
-        assert_eq!(queue.push(frame(10)), Ok(()));
+        assert_eq!(queue.push(frame(10), 10), Ok(()));
     }
 
     #[test]
     fn closes_when_every_sender_is_gone_after_draining() {
         let (queue, receiver) = send_queue(100);
-        queue.push(frame(1)).unwrap();
+        queue.push(frame(1), 1).unwrap();
         drop(queue);
         let mut batch = Vec::new();
         assert!(receiver.next_batch(&mut batch));
@@ -144,7 +149,7 @@ mod tests {
     fn push_to_a_closed_queue_says_closed() {
         let (queue, receiver) = send_queue(100);
         drop(receiver);
-        assert_eq!(queue.push(frame(1)), Err(PushError::Closed));
-        assert_eq!(queue.queued_bytes(), 0);
+        assert_eq!(queue.push(frame(1), 1), Err(PushError::Closed));
+        assert!(queue.has_room(100), "a failed push gives its bytes back");
     }
 }

@@ -11,7 +11,10 @@
 use std::io::{self, IoSlice, Write};
 use std::net::{Shutdown, TcpStream};
 
-use super::send_queue::{Frame, QueueReceiver};
+use super::send_queue::{size_of_frames, Frame, Frames, QueueReceiver};
+
+/// The most buffers one `writev` takes (Linux's IOV_MAX).
+const MAX_IOVECS: usize = 1024;
 
 /// How a writer ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,12 +32,13 @@ pub enum Ending {
 /// or until the socket fails (then leaves the socket to the caller, which
 /// reports why before shutting it down).
 pub fn run(socket: &TcpStream, queue: QueueReceiver) -> Ending {
-    let mut batch: Vec<Frame> = Vec::new();
+    let mut batch = Frames::new();
     while queue.next_batch(&mut batch) {
-        let bytes = batch.iter().map(|frame| frame.len()).sum();
+        let bytes = size_of_frames(&batch);
         let written = write_all(socket, &batch);
         queue.release(bytes);
-        batch.clear();
+        // A burst can grow the batch; an idle client should not keep that memory.
+        batch = Frames::new();
         if let Err(err) = written {
             return match err.kind() {
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Ending::Stalled,
@@ -51,7 +55,8 @@ fn write_all(mut socket: &TcpStream, frames: &[Frame]) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|frame| IoSlice::new(frame)).collect();
     let mut remaining = &mut slices[..];
     while !remaining.is_empty() {
-        match socket.write_vectored(remaining) {
+        let window = remaining.len().min(MAX_IOVECS);
+        match socket.write_vectored(&remaining[..window]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(written) => IoSlice::advance_slices(&mut remaining, written),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
