@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use common::{eventually, Conn, TestServer, TIMEOUT};
 use serde_json::{json, Value};
-use socket2::{Domain, Socket, Type};
 
 /// The tests here each load both cores; they take turns so that each one's
 /// timing is its own.
@@ -156,17 +155,6 @@ const FLOOD_TEXT: usize = 100_000;
 /// A normal line is short; anything longer is flood.
 const SHORT: usize = 1000;
 
-/// A joined client with a tiny receive buffer that will not read again.
-fn stalled_client(addr: SocketAddr, nick: &str) -> Conn {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&addr.into()).unwrap();
-    let mut conn = Conn::from_stream(socket.into());
-    conn.send_json(json!({"type": "hello", "nick": nick}));
-    conn.expect_type("welcome");
-    conn
-}
-
 /// A joined client that sends flood lines as fast as the server takes them,
 /// and reads (and drops) everything it is sent, until its socket is shut;
 /// returns a handle to shut it with.
@@ -262,7 +250,7 @@ fn flooders_and_stalled_readers_cost_normal_clients_nothing() {
     ]);
     let addr = server.addr;
     let stalled: Vec<Conn> =
-        (0..STALLED).map(|n| stalled_client(addr, &format!("stalled{n}"))).collect();
+        (0..STALLED).map(|n| Conn::stalled(addr, &format!("stalled{n}"))).collect();
     let mut normal: Vec<Conn> = (0..NORMAL).map(|n| join_at(addr, &format!("n{n}"))).collect();
     for conn in &mut normal {
         conn.sync(); // past everyone's joins

@@ -6,24 +6,12 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{Conn, TestServer};
 use serde_json::json;
-use socket2::{Domain, Socket, Type};
-
-/// A joined client with a tiny receive buffer that will never read.
-fn stalled_client(server: &TestServer, nick: &str) -> TcpStream {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&server.addr.into()).unwrap();
-    let mut stream: TcpStream = socket.into();
-    stream.write_all(format!("{}\n", json!({"type": "hello", "nick": nick})).as_bytes()).unwrap();
-    stream
-}
 
 /// Flood control slows a flooder down without losing a line of it, and
 /// nobody else waits: Bob's message, sent after Fred started flooding, is
@@ -139,7 +127,7 @@ fn write_timeout_drops_a_client_that_does_not_read() {
     let server =
         TestServer::start(&["--write-timeout", "1", "--send-queue", "268435456", "--history", "0"]);
     let mut alice = server.join("alice");
-    let _stuck = stalled_client(&server, "stuck");
+    let _stuck = Conn::stalled(server.addr, "stuck");
     alice.expect_type("join");
     let text = "w".repeat(3000);
     let mut writer = alice.writer();

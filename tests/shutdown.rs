@@ -56,11 +56,7 @@ fn sigterm_does_the_same() {
 fn a_stalled_client_does_not_delay_shutdown() {
     let mut server = TestServer::start(&[]);
     let mut alice = server.join("alice");
-    let stalled = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    stalled.set_recv_buffer_size(4096).unwrap();
-    stalled.connect(&server.addr.into()).unwrap();
-    let mut stalled = std::net::TcpStream::from(stalled);
-    std::io::Write::write_all(&mut stalled, b"{\"type\":\"hello\",\"nick\":\"stuck\"}\n").unwrap();
+    let _stalled = common::Conn::stalled(server.addr, "stuck");
     alice.expect_type("join");
     let big = "x".repeat(4000);
     for _ in 0..200 {

@@ -5,13 +5,11 @@
 mod common;
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::sync::{Condvar, Mutex};
 use std::thread;
 
 use common::{Conn, TestServer};
 use serde_json::json;
-use socket2::{Domain, Socket, Type};
 
 const MESSAGES: usize = 4000;
 const TEXT_BYTES: usize = 2000;
@@ -39,16 +37,6 @@ impl Progress {
         let counts = self.counts.lock().unwrap();
         let _unused = self.changed.wait_while(counts, |c| c.iter().any(|&n| n < count)).unwrap();
     }
-}
-
-/// A joined client with a tiny receive buffer that never reads again.
-fn stalled_client(server: &TestServer, nick: &str) -> TcpStream {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    socket.connect(&server.addr.into()).unwrap();
-    let mut stream: TcpStream = socket.into();
-    stream.write_all(format!("{{\"type\":\"hello\",\"nick\":\"{nick}\"}}\n").as_bytes()).unwrap();
-    stream
 }
 
 /// Reads until `count` messages arrived; returns their ids and the leaves seen.
@@ -85,7 +73,7 @@ fn a_client_that_never_reads_is_dropped_and_nobody_loses_anything() {
     let progress = Progress::new(3);
     let mut readers: Vec<Conn> = ["ann", "ben", "cat"].iter().map(|n| server.join(n)).collect();
     let baseline_kib = server.rss_kib();
-    let _sid = stalled_client(&server, "sid");
+    let _sid = Conn::stalled(server.addr, "sid");
     for reader in &mut readers {
         reader.expect_type("join");
     }

@@ -287,6 +287,19 @@ impl Conn {
 
 impl Conn {
     /// Wraps a stream the test set up itself (e.g. with a tiny receive buffer).
+    /// A joined client with a tiny receive buffer that will never read past
+    /// its welcome: the way to make the server's queue for a client fill up.
+    pub fn stalled(addr: SocketAddr, nick: &str) -> Conn {
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        let mut conn = Conn::from_stream(socket.into());
+        conn.send_json(json!({"type": "hello", "nick": nick}));
+        conn.expect_type("welcome");
+        conn
+    }
+
     pub fn from_stream(stream: TcpStream) -> Conn {
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         let reader = BufReader::new(stream.try_clone().unwrap());
