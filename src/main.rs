@@ -89,7 +89,8 @@ struct ServeArgs {
     #[arg(long, env = "CHAT_BURST", default_value_t = 10, value_name = "LINES",
           value_parser = clap::value_parser!(u32).range(1..))]
     burst: u32,
-    /// Seconds a new connection has to join (JSON hello or plain-mode nick) before it is closed.
+    /// Seconds a new connection has to join (JSON hello or plain-mode nick) before it is
+    /// closed (0: no limit).
     #[arg(long, env = "CHAT_HANDSHAKE_TIMEOUT", default_value_t = 20.0, value_name = "SECS",
           value_parser = parse_seconds)]
     handshake_timeout: f64,
