@@ -111,23 +111,6 @@ pub enum ErrorCode {
     Unknown,
 }
 
-impl ErrorCode {
-    /// The code as it is written on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::BadNick => "bad_nick",
-            ErrorCode::NickTaken => "nick_taken",
-            ErrorCode::NotRegistered => "not_registered",
-            ErrorCode::UnknownUser => "unknown_user",
-            ErrorCode::LineTooLong => "line_too_long",
-            ErrorCode::ServerFull => "server_full",
-            ErrorCode::HandshakeTimeout => "handshake_timeout",
-            ErrorCode::Unknown => "unknown",
-        }
-    }
-}
-
 impl Event {
     /// Shorthand for an `error` event.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Event {

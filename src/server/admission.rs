@@ -51,6 +51,8 @@ impl Admission {
     /// Admits a connection from `ip`, or says (as a sentence for the client)
     /// why not.
     pub fn admit(&self, ip: IpAddr) -> Result<Slot, String> {
+        // A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; count them as IPv4.
+        let ip = ip.to_canonical();
         let mut counts = lock(&self.counts);
         if counts.total >= self.limits.max_clients {
             return Err(format!(
@@ -120,6 +122,13 @@ mod tests {
         let strict = admission(100, 1, true);
         let _one = strict.admit(LOOPBACK).unwrap();
         assert!(strict.admit(LOOPBACK).is_err());
+    }
+
+    #[test]
+    fn mapped_ipv4_loopback_is_loopback_too() {
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let exempt = admission(100, 1, false);
+        let _held: Vec<Slot> = (0..3).map(|_| exempt.admit(mapped).unwrap()).collect();
     }
 
     #[test]

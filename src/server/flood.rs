@@ -10,6 +10,9 @@
 
 use std::time::{Duration, Instant};
 
+/// The longest wait for one line, whatever the rate.
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
+
 /// A per-connection budget of lines.
 #[derive(Debug)]
 pub struct TokenBucket {
@@ -39,7 +42,9 @@ impl TokenBucket {
         if self.tokens >= 1.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64((1.0 - self.tokens) / self.rate)
+            // A tiny rate could ask for more than a Duration holds; a day is plenty.
+            Duration::try_from_secs_f64((1.0 - self.tokens) / self.rate)
+                .map_or(MAX_WAIT, |wait| wait.min(MAX_WAIT))
         }
     }
 }
@@ -75,6 +80,13 @@ mod tests {
         assert_eq!(bucket.spend(later), Duration::ZERO);
         assert_eq!(bucket.spend(later), Duration::ZERO);
         assert_eq!(bucket.spend(later), ms(500), "a minute of quiet buys 3 lines, not 120");
+    }
+
+    #[test]
+    fn a_tiny_rate_waits_long_but_never_overflows() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(1e-20, 1, start);
+        assert_eq!(bucket.spend(start), MAX_WAIT);
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub type ConnId = u64;
 /// before the hub closes their sockets itself (the contract allows 2 s in all).
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
 
-/// The leave reason of a client whose send queue overflowed.
-const TOO_SLOW: &str = "too slow";
+/// The leave reason of a client that does not read fast enough.
+pub const TOO_SLOW: &str = "too slow";
 
 /// How a connection wants its events written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,9 +34,9 @@ pub const KEEPALIVE_PROBES: u32 = 5;
 /// keepalive budget, so an idle peer still gets all its probes.
 pub const USER_TIMEOUT: Duration = Duration::from_secs(110);
 
-/// Stack for a connection thread. JSON parsing recurses at most 128 levels
-/// deep (serde_json's limit), which fits with room to spare; only the pages a
-/// thread touches cost memory.
+/// Stack for a connection thread. JSON nests at most 32 levels deep (see
+/// `protocol::message::MAX_NESTING`, checked before parsing), which keeps the
+/// parser's recursion well inside it; only the pages a thread touches cost memory.
 const SESSION_STACK: usize = 256 * 1024;
 
 /// How long to pause when `accept` fails (for instance out of file

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use super::flood::TokenBucket;
-use super::hub::{Command, ConnId, Mode};
+use super::hub::{Command, ConnId, Mode, TOO_SLOW};
 use super::send_queue::{send_queue, QueueReceiver};
 use super::writer::{self, Ending};
 use super::{fault, log, Config};
@@ -40,7 +40,6 @@ const WRITER_STACK: usize = 64 * 1024;
 /// Leave reasons set by the session itself.
 const CLOSED: &str = "connection closed";
 const LOST: &str = "connection lost";
-const TOO_SLOW: &str = "too slow";
 const HANDSHAKE_TIMEOUT: &str = "handshake timeout";
 const INTERNAL_ERROR: &str = "internal error";
 
@@ -131,7 +130,10 @@ fn spawn_writer(
                 let _ = hub.send(Command::Gone { id, reason: TOO_SLOW.to_owned() });
             }
             Ok(Ending::Broken) => {} // the reader sees it and reports it
-            Err(_) => log::info(format_args!("error #{id}: internal error in the writer")),
+            Err(_) => {
+                log::info(format_args!("error #{id}: internal error in the writer"));
+                let _ = hub.send(Command::Gone { id, reason: INTERNAL_ERROR.to_owned() });
+            }
         }
         let _ = socket.shutdown(std::net::Shutdown::Both);
     })
