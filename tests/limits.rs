@@ -207,3 +207,22 @@ fn a_panic_in_one_connection_harms_no_one_else() {
     bob.send_json(json!({"type": "who"}));
     assert_eq!(bob.expect_type("who")["users"], json!(["alice", "bob"]));
 }
+
+/// A log nobody reads (stderr piped into a stuck pager) delays no one: the
+/// server's stderr pipe is filled with connect and close lines, and people
+/// still talk.
+#[test]
+fn a_log_nobody_reads_delays_no_one() {
+    const CYCLES: usize = 1500; // about 2 log lines of 70 bytes each: far more than a pipe holds
+    let server = TestServer::start(&[]);
+    let mut alice = server.join("alice");
+    server.stop_reading_log();
+    for _ in 0..CYCLES {
+        let conn = server.connect();
+        conn.close_write();
+        drop(conn);
+    }
+    let mut bob = server.join("bob");
+    bob.send_json(json!({"type": "msg", "text": "still talking"}));
+    assert_eq!(alice.expect_type("msg")["text"], "still talking");
+}

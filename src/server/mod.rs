@@ -44,6 +44,9 @@ const LISTEN_BACKLOG: i32 = 1024;
 /// on their clients) when it is full, which only happens under extreme load.
 const COMMAND_BACKLOG: usize = 16 * 1024;
 
+/// How long, at exit, the log may take to write what it still holds.
+const LOG_FLUSH: Duration = Duration::from_secs(1);
+
 /// The server's settings; `chat serve --help` documents each.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -151,6 +154,7 @@ impl Server {
         drop((commands, sessions_alive, listener));
         let _ = hub.join();
         log::info(format_args!("stopped"));
+        log::flush(LOG_FLUSH);
         Ok(())
     }
 }

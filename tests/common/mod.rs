@@ -9,7 +9,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -25,6 +27,8 @@ pub struct TestServer {
     log: Receiver<String>,
     /// Lines read while waiting for another one, searched first next time.
     backlog: Vec<String>,
+    /// Set to stop reading the server's stderr, as a stuck pager would.
+    log_stopped: Arc<AtomicBool>,
 }
 
 impl TestServer {
@@ -58,15 +62,25 @@ impl TestServer {
         let (tx, log) = mpsc::channel();
         let stderr = child.stderr.take().expect("piped stderr");
         // Drain stderr for the server's whole life, so its logging never blocks.
+        let log_stopped = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&log_stopped);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                while stopped.load(Ordering::SeqCst) {
+                    std::thread::park(); // never unparked: the pipe fills up
+                }
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         });
-        let mut server =
-            TestServer { addr: "0.0.0.0:0".parse().unwrap(), child, log, backlog: Vec::new() };
+        let mut server = TestServer {
+            addr: "0.0.0.0:0".parse().unwrap(),
+            child,
+            log,
+            backlog: Vec::new(),
+            log_stopped,
+        };
         let line = server.wait_log("listening on ");
         let addr = line.rsplit("listening on ").next().unwrap().trim();
         server.addr = addr.parse().expect("listening address");
@@ -93,6 +107,11 @@ impl TestServer {
                 }
             }
         }
+    }
+
+    /// Stops reading the server's stderr for good, so its pipe fills up.
+    pub fn stop_reading_log(&self) {
+        self.log_stopped.store(true, Ordering::SeqCst);
     }
 
     pub fn pid(&self) -> u32 {
