@@ -119,11 +119,15 @@ struct Conn {
 }
 
 impl Conn {
-    /// Stages `frame`; false if it would not fit within the queue's bound.
-    fn stage(&mut self, frame: Frame) -> bool {
+    /// Stages `frame` for this connection (`id`), noting it in `dirty` if it
+    /// is the first of the round; false if it would not fit within the bound.
+    fn stage(&mut self, id: ConnId, frame: Frame, dirty: &mut Vec<ConnId>) -> bool {
         let bytes = self.staged_bytes + frame.len();
         if !self.queue.has_room(bytes) {
             return false;
+        }
+        if self.staged.is_empty() {
+            dirty.push(id);
         }
         self.staged_bytes = bytes;
         self.staged.push(frame);
@@ -318,15 +322,9 @@ impl Hub {
 
     fn deliver_private(&mut self, sender: ConnId, recipient: ConnId, message: ChatMessage) {
         let event = Event::Msg(message);
-        for id in [sender, recipient] {
-            if let Some(nick) = self.nick_of(id) {
-                if !self.push(id, &event, &nick) {
-                    self.remove(id, TOO_SLOW);
-                }
-            }
-            if sender == recipient {
-                break;
-            }
+        self.reply(sender, &event);
+        if recipient != sender {
+            self.reply(recipient, &event);
         }
     }
 
@@ -389,12 +387,7 @@ impl Hub {
     /// Stages bytes for `id`; false only if its queue is full.
     fn push_frame(&mut self, id: ConnId, frame: Frame) -> bool {
         let Some(conn) = self.conns.get_mut(&id) else { return true };
-        let first = conn.staged.is_empty();
-        let staged = conn.stage(frame);
-        if staged && first {
-            self.dirty.push(id);
-        }
-        staged
+        conn.stage(id, frame, &mut self.dirty)
     }
 
     /// Ends a round: hands every client its staged frames. Dropping a client
@@ -428,11 +421,8 @@ impl Hub {
         for &id in self.members.values() {
             let Some(conn) = self.conns.get_mut(&id) else { continue };
             let Some(mode) = conn.mode.filter(|_| id != except) else { continue };
-            let first = conn.staged.is_empty();
-            if !conn.stage(encoded.get(mode, event)) {
+            if !conn.stage(id, encoded.get(mode, event), &mut self.dirty) {
                 too_slow.push(id);
-            } else if first {
-                self.dirty.push(id);
             }
         }
         for id in too_slow {
